@@ -1,7 +1,47 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmkube/wasmkube/control/server"
+)
 
 func newServerCommand() *cobra.Command {
-	return &cobra.Command{Use: "server", Short: "Run the control plane"}
+	opts := server.Options{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: API server on etcd (embedded unless --etcd-servers is given)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			s, err := server.Start(ctx, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wasmkube server is serving on %s\nkubeconfig: %s\n", s.URL(), s.KubeconfigPath())
+			<-ctx.Done()
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return s.Shutdown(shutdownCtx)
+		},
+	}
+	addServerFlags(cmd, &opts)
+	return cmd
+}
+
+func addServerFlags(cmd *cobra.Command, opts *server.Options) {
+	f := cmd.Flags()
+	f.StringVar(&opts.DataDir, "data-dir", "", "directory for etcd data, TLS material and the admin kubeconfig (required)")
+	f.StringVar(&opts.BindAddress, "bind-address", "127.0.0.1", "address the API server listens on")
+	f.IntVar(&opts.SecurePort, "secure-port", 6443, "HTTPS port of the API server")
+	f.StringSliceVar(&opts.EtcdServers, "etcd-servers", nil, "external etcd endpoints (URL,...); an embedded etcd is started when empty")
+	f.StringVar(&opts.ServiceClusterIPRange, "service-cluster-ip-range", "10.96.0.0/12", "CIDR from which Service cluster IPs are allocated")
+	f.StringVar(&opts.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "CIDR from which node pod CIDRs are allocated")
+	_ = cmd.MarkFlagRequired("data-dir")
 }
