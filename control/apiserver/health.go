@@ -119,4 +119,3 @@ func notFoundPath(path string) error {
 		Message: "the server could not find the requested resource", Details: &metav1.StatusDetails{},
 	}}
 }
-
