@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // ClientOption adjusts the client configuration.
@@ -33,6 +34,12 @@ func WithAuth(username, password string) ClientOption {
 	}
 }
 
+// WithLogger replaces the client's logger (by default errors only, to
+// stderr).
+func WithLogger(lg *zap.Logger) ClientOption {
+	return func(cfg *clientv3.Config) { cfg.Logger = lg }
+}
+
 // NewClient connects to etcd at endpoints (the embedded member's Endpoints()
 // or the --etcd-servers list).
 func NewClient(endpoints []string, opts ...ClientOption) (*clientv3.Client, error) {
@@ -48,6 +55,13 @@ func NewClient(endpoints []string, opts ...ClientOption) (*clientv3.Client, erro
 		DialKeepAliveTimeout: 10 * time.Second,
 		// Refuse members older than the API this client speaks.
 		RejectOldCluster: true,
+	}
+	// Retries are routine (a future revision, a leader change); the client
+	// logs each at warn level, which would drown a small node's journal.
+	lc := zap.NewProductionConfig()
+	lc.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
+	if lg, err := lc.Build(); err == nil {
+		cfg.Logger = lg
 	}
 	for _, o := range opts {
 		o(&cfg)
