@@ -218,4 +218,3 @@ func ValidatePersistentVolumeClaimUpdate(pvc, old *corev1.PersistentVolumeClaim)
 	}
 	return append(allErrs, validateImmutable(pvc.Spec.VolumeMode, old.Spec.VolumeMode, field.NewPath("volumeMode"))...)
 }
-
