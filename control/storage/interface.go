@@ -34,7 +34,9 @@ type Interface interface {
 	// it, and writes the result with a compare-and-swap on its ModRevision,
 	// retrying on a lost race. tryUpdate's error aborts the update and is
 	// returned as is. When tryUpdate returns an object equal to the existing one
-	// no write happens and the existing object is returned.
+	// no write happens and the existing object is returned. A result whose
+	// resourceVersion is set and differs from the existing object's gives
+	// Conflict (leave it empty or unchanged for an unconditional update).
 	GuaranteedUpdate(ctx context.Context, key string, tryUpdate UpdateFunc) (runtime.Object, error)
 
 	// Delete removes the object at key. precondition, when set, is called with
@@ -42,6 +44,8 @@ type Interface interface {
 	Delete(ctx context.Context, key string, precondition func(existing runtime.Object) error) (runtime.Object, error)
 
 	// Watch streams changes under prefix (a single key watches one object).
+	// Objects in events are shared with the watch cache and other watchers:
+	// treat them as read-only (objects from Get and List are the caller's).
 	Watch(ctx context.Context, prefix string, opts WatchOptions) (watch.Interface, error)
 }
 
