@@ -98,11 +98,9 @@ func start(ctx context.Context, cfg Config) (*Embedded, error) {
 		e.Close()
 		return nil, fmt.Errorf("etcd: failed while starting: %w", err)
 	case <-timer.C:
-		e.Server.Stop()
 		e.Close()
 		return nil, fmt.Errorf("etcd: not ready after %s", timeout)
 	case <-ctx.Done():
-		e.Server.Stop()
 		e.Close()
 		return nil, fmt.Errorf("etcd: start: %w", ctx.Err())
 	}

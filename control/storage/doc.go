@@ -26,7 +26,8 @@
 // recent events, fanned out to any number of watchers with per-watcher
 // filtering. Lists that do not need a specific historic revision are answered
 // from that copy once it provably has caught up with etcd (a progress request
-// on the watch stream proves it without a write). A watcher that cannot keep
+// on the watch stream proves it without a write). Single-object reads go to
+// etcd: one quorum read costs no more than proving the cache fresh. A watcher that cannot keep
 // up is closed rather than allowed to stall the others; it relists and
 // resumes, exactly as with kube-apiserver.
 //
