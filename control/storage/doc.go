@@ -27,9 +27,9 @@
 // filtering. Lists that do not need a specific historic revision are answered
 // from that copy once it provably has caught up with etcd (a progress request
 // on the watch stream proves it without a write). Single-object reads go to
-// etcd: one quorum read costs no more than proving the cache fresh. A watcher that cannot keep
-// up is closed rather than allowed to stall the others; it relists and
-// resumes, exactly as with kube-apiserver.
+// etcd: one quorum read costs no more than proving the cache fresh. A
+// watcher that cannot keep up is closed rather than allowed to stall the
+// others; it relists and resumes, exactly as with kube-apiserver.
 //
 // Compaction. etcd keeps every revision until compacted; Backend compacts on
 // a schedule like kube-apiserver, after which older resourceVersions and

@@ -44,8 +44,7 @@ type Interface interface {
 	Delete(ctx context.Context, key string, precondition func(existing runtime.Object) error) (runtime.Object, error)
 
 	// Watch streams changes under prefix (a single key watches one object).
-	// Objects in events are shared with the watch cache and other watchers:
-	// treat them as read-only (objects from Get and List are the caller's).
+	// Objects in events, like those from Get and List, are the caller's own.
 	Watch(ctx context.Context, prefix string, opts WatchOptions) (watch.Interface, error)
 }
 

@@ -322,3 +322,28 @@ func expectExpired(t *testing.T, w watch.Interface) {
 	}
 	_ = fmt.Sprint(st)
 }
+
+// Consumers may modify what they receive (the registry stamps TypeMeta)
+// without racing other watchers or corrupting the cache.
+func TestWatchObjectsAreOwnedByTheWatcher(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := ctxT(t)
+	f.create(newPod("ns1", "a", map[string]string{"k": "v"}, "", ""))
+	w1, err := f.s.Watch(ctx, f.prefix, WatchOptions{ResourceVersion: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w1.Stop()
+	p1 := expectEvent(t, w1, watch.Added, "a")
+	p1.Labels["k"] = "changed"
+	p1.Kind = "Changed"
+	w2, err := f.s.Watch(ctx, f.prefix, WatchOptions{ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Stop()
+	if p2 := expectEvent(t, w2, watch.Added, "a"); p2.Labels["k"] != "v" || p2.Kind != "Pod" {
+		t.Fatalf("a watcher's change leaked into the cache: %v %s", p2.Labels, p2.Kind)
+	}
+}

@@ -16,8 +16,10 @@ import (
 // input; filtering and sending happen on the watcher's own goroutine so a
 // slow client delays nobody but itself.
 //
-// Objects in the events are shared with the cache and other watchers and
-// must be treated as read-only.
+// Each watcher sends its own copy of an object: consumers stamp TypeMeta or
+// otherwise touch what they receive, and a shared object would make every
+// watcher race with the others and with the cache. The copy is made on the
+// watcher's goroutine, off the dispatch path.
 type cacheWatcher struct {
 	c        *cacher
 	id       uint64
@@ -152,7 +154,7 @@ func (w *cacheWatcher) run(ctx context.Context) {
 	defer close(w.result)
 	defer w.c.removeWatcher(w.id)
 	for _, co := range w.initial {
-		if !w.send(ctx, watch.Event{Type: watch.Added, Object: co.obj}) {
+		if !w.send(ctx, watch.Event{Type: watch.Added, Object: co.obj.DeepCopyObject()}) {
 			return
 		}
 	}
@@ -221,15 +223,15 @@ func (w *cacheWatcher) process(ctx context.Context, e *event) bool {
 		if !w.pred.matches(e.cur.labels, e.cur.fields) {
 			return true
 		}
-		out = watch.Event{Type: watch.Added, Object: e.cur.obj}
+		out = watch.Event{Type: watch.Added, Object: e.cur.obj.DeepCopyObject()}
 	case watch.Modified:
 		cur := w.pred.matches(e.cur.labels, e.cur.fields)
 		prev := e.prev != nil && w.pred.matches(e.prev.labels, e.prev.fields)
 		switch {
 		case cur && prev:
-			out = watch.Event{Type: watch.Modified, Object: e.cur.obj}
+			out = watch.Event{Type: watch.Modified, Object: e.cur.obj.DeepCopyObject()}
 		case cur:
-			out = watch.Event{Type: watch.Added, Object: e.cur.obj}
+			out = watch.Event{Type: watch.Added, Object: e.cur.obj.DeepCopyObject()}
 		case prev:
 			gone := e.prev.obj.DeepCopyObject()
 			_ = setRV(gone, e.rev)
@@ -241,7 +243,7 @@ func (w *cacheWatcher) process(ctx context.Context, e *event) bool {
 		if !w.pred.matches(e.cur.labels, e.cur.fields) {
 			return true
 		}
-		out = watch.Event{Type: watch.Deleted, Object: e.cur.obj}
+		out = watch.Event{Type: watch.Deleted, Object: e.cur.obj.DeepCopyObject()}
 	default:
 		return true
 	}
