@@ -115,14 +115,20 @@ func toJSON(body []byte, contentType string) ([]byte, error) {
 	return nil, unsupportedMediaType(mt)
 }
 
-// unmarshalLoose decodes option bodies (DeleteOptions), ignoring unknown
-// fields as upstream does for them.
-func unmarshalLoose(body []byte, contentType string, into any) error {
+// unmarshalLoose decodes option bodies (DeleteOptions) in JSON, YAML or
+// protobuf, ignoring unknown fields as upstream does for them.
+func unmarshalLoose(body []byte, contentType string, into runtime.Object) error {
+	if strings.HasPrefix(contentType, protobufMediaType) {
+		return decodeProtobuf(body, into, schema.GroupVersionKind{})
+	}
 	data, err := toJSON(body, contentType)
 	if err != nil {
-		return err
+		return asBadRequest(err)
 	}
-	return json.Unmarshal(data, into)
+	if err := json.Unmarshal(data, into); err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("decoding %T: %v", into, err))
+	}
+	return nil
 }
 
 // unsupportedMediaType is kube-apiserver's 415 answer.

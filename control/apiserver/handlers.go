@@ -240,7 +240,7 @@ func (h *request) deleteOptions() (*metav1.DeleteOptions, error) {
 		return &opts, nil
 	}
 	if err := unmarshalLoose(body, h.r.Header.Get("Content-Type"), &opts); err != nil {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("decoding DeleteOptions: %v", err))
+		return nil, err
 	}
 	if len(opts.DryRun) == 0 {
 		opts.DryRun = h.query["dryRun"]

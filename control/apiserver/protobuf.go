@@ -26,10 +26,13 @@ func decodeProtobuf(body []byte, obj runtime.Object, gvk schema.GroupVersionKind
 	if err := envelope.Unmarshal(body[len(protobufMagic):]); err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("decoding protobuf envelope: %v", err))
 	}
-	if envelope.APIVersion != "" && envelope.APIVersion != gvk.GroupVersion().String() {
+	if gvk.Empty() {
+		// Options objects travel under whichever group version the client
+		// used; their type is known from the request, not the envelope.
+	} else if envelope.APIVersion != "" && envelope.APIVersion != gvk.GroupVersion().String() {
 		return apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", envelope.APIVersion, gvk.GroupVersion()))
 	}
-	if envelope.Kind != "" && envelope.Kind != gvk.Kind {
+	if !gvk.Empty() && envelope.Kind != "" && envelope.Kind != gvk.Kind {
 		return apierrors.NewBadRequest(fmt.Sprintf("the kind in the data (%s) does not match the expected kind (%s)", envelope.Kind, gvk.Kind))
 	}
 	u, ok := obj.(interface{ Unmarshal([]byte) error })
@@ -39,6 +42,8 @@ func decodeProtobuf(body []byte, obj runtime.Object, gvk schema.GroupVersionKind
 	if err := u.Unmarshal(envelope.Raw); err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err))
 	}
-	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	if !gvk.Empty() {
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
+	}
 	return nil
 }
