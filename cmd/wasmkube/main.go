@@ -5,10 +5,13 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wasmkube/wasmkube/internal/memtrim"
 )
 
 func main() {
@@ -35,4 +38,12 @@ func newRootCommand() *cobra.Command {
 		newVersionCommand(),
 	)
 	return root
+}
+
+// trimStartupMemory hands back the executable pages that starting up
+// touched; a long-running node process should hold only what it uses.
+func trimStartupMemory() {
+	if _, err := memtrim.Executable(); err != nil {
+		slog.Debug("trimming startup memory", "err", err)
+	}
 }

@@ -25,6 +25,7 @@ func newServerCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wasmkube server is serving on %s\nkubeconfig: %s\n", s.URL(), s.KubeconfigPath())
+			trimStartupMemory()
 			<-ctx.Done()
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -202,8 +202,10 @@ func TestInformerSyncsAndSeesChanges(t *testing.T) {
 	inf := factory.Core().V1().ConfigMaps().Informer()
 	events := make(chan string, 16)
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { events <- "add " + o.(*corev1.ConfigMap).Name },
-		UpdateFunc: func(_, o any) { events <- "update " + o.(*corev1.ConfigMap).Name + " " + o.(*corev1.ConfigMap).Data["k"] },
+		AddFunc: func(o any) { events <- "add " + o.(*corev1.ConfigMap).Name },
+		UpdateFunc: func(_, o any) {
+			events <- "update " + o.(*corev1.ConfigMap).Name + " " + o.(*corev1.ConfigMap).Data["k"]
+		},
 		DeleteFunc: func(o any) {
 			if tomb, ok := o.(cache.DeletedFinalStateUnknown); ok {
 				o = tomb.Obj
