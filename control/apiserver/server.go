@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 
 	"github.com/wasmkube/wasmkube/control/auth"
+	"github.com/wasmkube/wasmkube/control/openapi"
 	"github.com/wasmkube/wasmkube/control/printers"
 	"github.com/wasmkube/wasmkube/control/registry"
 )
@@ -41,6 +42,7 @@ type Server struct {
 	printers   *printers.Printers
 	paramCodec runtime.ParameterCodec
 	handler    http.Handler
+	openapi    *openapi.Specs
 }
 
 // New builds the handler for cfg.
@@ -71,6 +73,10 @@ func New(cfg Config) (*Server, error) {
 		s.stores[gvr] = st
 	}
 	_ = serializer.CodecFactory{} // parameter decoding needs only the scheme
+	var err error
+	if s.openapi, err = newOpenAPI(cfg.Stores); err != nil {
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -91,6 +97,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/version/", serveVersion)
 	r.Get("/api", func(w http.ResponseWriter, r *http.Request) { s.discovery.serveCore(w, r, s.cfg.ExternalAddress) })
 	r.Get("/apis", s.discovery.serveGroups)
+	r.Handle("/openapi/*", s.openapi.Handler())
 	r.HandleFunc("/api/*", s.serveAPI)
 	r.HandleFunc("/apis/*", s.serveAPI)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
