@@ -233,30 +233,24 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	if m.GetName() == "" && m.GetGenerateName() == "" {
 		return nil, s.invalid(m.GetName(), fieldRequired("metadata", "name", "name or generateName is required"))
 	}
+	generated := m.GetName() == ""
+	if generated {
+		m.SetName(generateName(m.GetGenerateName()))
+	}
 	s.prepareCreate(obj, m)
 	if errs := s.validate(obj, nil); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(s.Strategy.Kind.GroupKind(), m.GetName(), errs)
 	}
 	if isDryRun(opts.DryRun) {
-		if m.GetName() == "" {
-			m.SetName(generateName(m.GetGenerateName()))
-		}
 		return obj, nil
 	}
-	if m.GetName() != "" {
-		return s.create(ctx, namespace, obj)
-	}
+	out, err := s.create(ctx, namespace, obj)
 	// Generated names can clash; upstream retries a few times before giving up.
-	var lastErr error
-	for range 8 {
+	for retry := 0; generated && apierrors.IsAlreadyExists(err) && retry < 8; retry++ {
 		m.SetName(generateName(m.GetGenerateName()))
-		out, err := s.create(ctx, namespace, obj)
-		if !apierrors.IsAlreadyExists(err) {
-			return out, err
-		}
-		lastErr = err
+		out, err = s.create(ctx, namespace, obj)
 	}
-	return nil, lastErr
+	return out, err
 }
 
 func (s *Store) create(ctx context.Context, namespace string, obj runtime.Object) (runtime.Object, error) {
