@@ -24,7 +24,11 @@ type fieldMarkers struct {
 	// ref(Constant) form names a Go constant we cannot resolve here.
 	def    any
 	hasDef bool
+	// enum lists the values of an +enum type, under the field name "=".
+	enum []enumValue
 }
+
+type enumValue struct{ value, desc string }
 
 // markerTable maps definition name → field json name → markers.
 type markerTable map[string]map[string]*fieldMarkers
@@ -38,19 +42,19 @@ func parseMarkers(text string) (markerTable, error) {
 			continue
 		}
 		parts := strings.Fields(line)
+		if len(parts) >= 3 && parts[1] == "=" {
+			var v string
+			if err := json.Unmarshal([]byte(parts[2]), &v); err != nil {
+				return nil, fmt.Errorf("markers.txt:%d: enum value: %w", n+1, err)
+			}
+			m := t.entry(parts[0], "=")
+			m.enum = append(m.enum, enumValue{v, strings.Join(parts[3:], " ")})
+			continue
+		}
 		if len(parts) < 3 {
 			return nil, fmt.Errorf("markers.txt:%d: want <definition> <field> <markers>", n+1)
 		}
-		fields := t[parts[0]]
-		if fields == nil {
-			fields = map[string]*fieldMarkers{}
-			t[parts[0]] = fields
-		}
-		m := fields[parts[1]]
-		if m == nil {
-			m = &fieldMarkers{}
-			fields[parts[1]] = m
-		}
+		m := t.entry(parts[0], parts[1])
 		for _, kv := range parts[2:] {
 			k, v, _ := strings.Cut(kv, "=")
 			switch k {
@@ -75,6 +79,20 @@ func parseMarkers(text string) (markerTable, error) {
 		}
 	}
 	return t, nil
+}
+
+func (t markerTable) entry(def, field string) *fieldMarkers {
+	fields := t[def]
+	if fields == nil {
+		fields = map[string]*fieldMarkers{}
+		t[def] = fields
+	}
+	m := fields[field]
+	if m == nil {
+		m = &fieldMarkers{}
+		fields[field] = m
+	}
+	return m
 }
 
 func (t markerTable) get(def, field string) *fieldMarkers {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -182,6 +183,7 @@ func (s *schemas) addFields(t reflect.Type, v2, v3 *spec.Schema, deps map[string
 		}
 		m := s.markers.get(declaring, name)
 		p2.Description = docs[name]
+		s.addEnum(&p2, f.Type)
 		if m.hasDef {
 			p2.Default = m.def
 		}
@@ -201,6 +203,37 @@ func (s *schemas) addFields(t reflect.Type, v2, v3 *spec.Schema, deps map[string
 		}
 	}
 	return nil
+}
+
+// addEnum lists the allowed values of an +enum typed field (or of its
+// items) and explains them in the description, as upstream does.
+func (s *schemas) addEnum(p *spec.Schema, t reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	target := p
+	if t.Kind() == reflect.Slice && p.Items != nil && p.Items.Schema != nil {
+		t, target = t.Elem(), p.Items.Schema
+	}
+	if t.Kind() != reflect.String || t.Name() == "" || t.PkgPath() == "" {
+		return
+	}
+	values := s.markers.get(definitionName(t), "=").enum
+	if len(values) == 0 {
+		return
+	}
+	sorted := slices.SortedFunc(slices.Values(values), func(a, b enumValue) int { return strings.Compare(a.value, b.value) })
+	var desc strings.Builder
+	desc.WriteString(p.Description)
+	desc.WriteString("\n\nPossible enum values:")
+	for _, v := range sorted {
+		target.Enum = append(target.Enum, v.value)
+		fmt.Fprintf(&desc, "\n - `%q`", v.value)
+		if v.desc != "" {
+			desc.WriteString(" " + v.desc)
+		}
+	}
+	p.Description = desc.String()
 }
 
 // fieldExtensions carries the strategic merge patch tags and the source

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -118,6 +117,3 @@ func (c *Controller) safeSync(ctx context.Context, key string) (err error) {
 	}()
 	return c.sync(ctx, key)
 }
-
-// HandleCrash is re-exported so controllers need not import utilruntime.
-var HandleCrash = utilruntime.HandleCrash
