@@ -15,8 +15,9 @@
 //     serves, need no generated code checked in beside them and no copy of
 //     upstream's multi-megabyte spec files that could drift from the types.
 //   - What the Go types cannot tell at run time — the list and map markers
-//     (+listType, +listMapKey, +mapType, +structType), key defaults and
-//     +optional on fields without omitempty — lives in markers.txt, which
+//     (+listType, +listMapKey, +mapType, +structType), key defaults,
+//     +optional on fields without omitempty and the values of +enum types —
+//     lives in markers.txt, which
 //     gen_markers.go extracts from the type sources with go generate. Those
 //     markers decide how server-side apply merges lists, so guessing them
 //     from patch merge keys alone would mis-merge lists such as container

@@ -55,7 +55,7 @@ func TestKubectlClientPaths(t *testing.T) {
 	if err != nil {
 		t.Fatalf("explain deployment.spec.strategy: %v", err)
 	}
-	for _, want := range []string{"GROUP:      apps", "KIND:       Deployment", "FIELD: strategy <DeploymentStrategy>", "rollingUpdate\t<RollingUpdateDeployment>", "type\t<string>"} {
+	for _, want := range []string{"GROUP:      apps", "KIND:       Deployment", "FIELD: strategy <DeploymentStrategy>", "rollingUpdate\t<RollingUpdateDeployment>", "type\t<string>", "enum: Recreate, RollingUpdate", "Possible enum values:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("explain deployment.spec.strategy lacks %q:\n%s", want, out.String())
 		}

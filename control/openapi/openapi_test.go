@@ -228,6 +228,13 @@ func TestServerSideApplyAcceptsSchemas(t *testing.T) {
 	if fields := set.String(); !strings.Contains(fields, `ports[containerPort=53,protocol="UDP"]`) {
 		t.Errorf("field set does not key ports by containerPort and protocol:\n%s", fields)
 	}
+	for _, r := range servedResources() {
+		obj := r.New()
+		obj.GetObjectKind().SetGroupVersionKind(r.GVK)
+		if _, err := tc.ObjectToTyped(obj); err != nil {
+			t.Errorf("ObjectToTyped(%s): %v", r.GVK, err)
+		}
+	}
 	dup := pod.DeepCopy()
 	dup.Spec.Containers = append(dup.Spec.Containers, dup.Spec.Containers[0])
 	if _, err := tc.ObjectToTyped(dup); err == nil {

@@ -184,6 +184,7 @@ func (s *schemas) addFields(t reflect.Type, v2, v3 *spec.Schema, deps map[string
 		m := s.markers.get(declaring, name)
 		p2.Description = docs[name]
 		s.addEnum(&p2, f.Type)
+		s.addEnum(&p3, f.Type) // for the values; the description is copied below
 		if m.hasDef {
 			p2.Default = m.def
 		}
