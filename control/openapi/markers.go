@@ -24,6 +24,8 @@ type fieldMarkers struct {
 	// ref(Constant) form names a Go constant we cannot resolve here.
 	def    any
 	hasDef bool
+	// description documents, under "-", a type without a SwaggerDoc.
+	description string
 	// enum lists the values of an +enum type, under the field name "=".
 	enum []enumValue
 }
@@ -42,6 +44,14 @@ func parseMarkers(text string) (markerTable, error) {
 			continue
 		}
 		parts := strings.Fields(line)
+		if len(parts) >= 3 && parts[1] == "description" {
+			_, text, _ := strings.Cut(strings.SplitN(line, " ", 2)[1], " ")
+			m := t.entry(parts[0], "-")
+			if err := json.Unmarshal([]byte(text), &m.description); err != nil {
+				return nil, fmt.Errorf("markers.txt:%d: description: %w", n+1, err)
+			}
+			continue
+		}
 		if len(parts) >= 3 && parts[1] == "=" {
 			var v string
 			if err := json.Unmarshal([]byte(parts[2]), &v); err != nil {

@@ -129,6 +129,10 @@ func TestContainerSchema(t *testing.T) {
 			t.Errorf("%s = %+v, want %v", name, got, want)
 		}
 	}
+	// Hand-written types have no SwaggerDoc; their comments stand in.
+	if d := s.Schemas()["io.k8s.apimachinery.pkg.apis.meta.v1.Time"].Description; !strings.HasPrefix(d, "Time is a wrapper around time.Time") {
+		t.Errorf("Time description = %q", d)
+	}
 	ios := s.Schemas()["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]
 	if v, _ := ios.Extensions.GetBool("x-kubernetes-int-or-string"); !v || ios.Format != "int-or-string" {
 		t.Errorf("IntOrString = %+v", ios)

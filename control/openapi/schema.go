@@ -112,6 +112,9 @@ func (s *schemas) define(t reflect.Type) (string, error) {
 	deps := map[string]bool{}
 	s.deps[name] = deps
 	doc := swaggerDoc(t)[""]
+	if doc == "" {
+		doc = s.markers.get(name, "-").description
+	}
 
 	if t.Implements(typerType) {
 		typer := reflect.Zero(t).Interface().(openAPITyper)
