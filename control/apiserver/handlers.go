@@ -156,7 +156,7 @@ func (h *request) deleteCollection() {
 
 func (h *request) customSubresource() {
 	sr := h.store.Subresource(h.info.Subresource)
-	if sr == nil || h.info.Verb != "create" {
+	if sr == nil || (h.info.Verb != "create" || sr.Create == nil) && (h.info.Verb != "update" || sr.Update == nil) {
 		h.fail(apierrors.NewNotFound(h.store.Strategy.GroupResource(), h.info.Name))
 		return
 	}
@@ -171,12 +171,16 @@ func (h *request) customSubresource() {
 		return
 	}
 	h.warn(warnings)
-	out, err := h.store.CreateSubresource(h.r.Context(), h.info.Namespace, h.info.Name, h.info.Subresource, body, opts.DryRun)
+	change, code := h.store.CreateSubresource, http.StatusCreated
+	if h.info.Verb == "update" {
+		change, code = h.store.UpdateSubresource, http.StatusOK
+	}
+	out, err := change(h.r.Context(), h.info.Namespace, h.info.Name, h.info.Subresource, body, opts.DryRun)
 	if err == nil && out == nil {
-		h.respond(http.StatusCreated, successStatus(), nil)
+		h.respond(code, successStatus(), nil)
 		return
 	}
-	h.respond(http.StatusCreated, out, err)
+	h.respond(code, out, err)
 }
 
 // respond writes obj in the negotiated form, or the error.

@@ -5,7 +5,9 @@ import (
 )
 
 // DefaultNamespace labels the namespace with its own name (so selectors
-// can match namespaces by name) and sets the Active phase.
+// can match namespaces by name) and sets the Active phase. The "kubernetes"
+// finalizer is added on create only, by the namespace strategy: as a
+// default it would come back after the namespace controller removed it.
 func DefaultNamespace(ns *corev1.Namespace) {
 	if ns.Name != "" {
 		if ns.Labels == nil {
@@ -15,9 +17,6 @@ func DefaultNamespace(ns *corev1.Namespace) {
 	}
 	if ns.Status.Phase == "" {
 		ns.Status.Phase = corev1.NamespaceActive
-	}
-	if len(ns.Spec.Finalizers) == 0 {
-		ns.Spec.Finalizers = []corev1.FinalizerName{corev1.FinalizerKubernetes}
 	}
 }
 

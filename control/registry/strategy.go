@@ -57,6 +57,11 @@ type Strategy struct {
 	// object and true when the delete must stop there.
 	BeforeDelete func(obj runtime.Object) (runtime.Object, bool)
 
+	// Finalized reports whether an object marked for deletion may go now;
+	// nil means "no metadata.finalizers left". Namespaces also wait for
+	// their spec.finalizers.
+	Finalized func(obj runtime.Object) bool
+
 	// Subresources served besides status and scale (pods/binding, ...).
 	Subresources []Subresource
 }
@@ -67,9 +72,10 @@ type Subresource struct {
 	Kind  schema.GroupVersionKind
 	Verbs []string
 	New   func() runtime.Object
-	// Create turns the posted body into a change of the parent object, done
-	// inside the store's compare-and-swap.
+	// Create (POST) or Update (PUT) turns the body into a change of the
+	// parent object, done inside the store's compare-and-swap.
 	Create func(parent runtime.Object, body runtime.Object) (runtime.Object, error)
+	Update func(parent runtime.Object, body runtime.Object) (runtime.Object, error)
 	// Result is what the POST answers with; nil answers a Success Status.
 	Result func(parent runtime.Object, body runtime.Object) runtime.Object
 }

@@ -72,8 +72,22 @@ func (s *Store) CreateSubresource(ctx context.Context, namespace, name, subresou
 	if sr == nil || sr.Create == nil {
 		return nil, apierrors.NewNotFound(s.Strategy.GroupResource(), name)
 	}
-	out, err := s.update(ctx, namespace, name, subresource, func(existing runtime.Object) (runtime.Object, error) {
-		return sr.Create(existing, body)
+	return s.changeThroughSubresource(ctx, namespace, name, sr, sr.Create, body, dryRun)
+}
+
+// UpdateSubresource serves a PUT to a custom subresource such as
+// namespaces/finalize.
+func (s *Store) UpdateSubresource(ctx context.Context, namespace, name, subresource string, body runtime.Object, dryRun []string) (runtime.Object, error) {
+	sr := s.Subresource(subresource)
+	if sr == nil || sr.Update == nil {
+		return nil, apierrors.NewNotFound(s.Strategy.GroupResource(), name)
+	}
+	return s.changeThroughSubresource(ctx, namespace, name, sr, sr.Update, body, dryRun)
+}
+
+func (s *Store) changeThroughSubresource(ctx context.Context, namespace, name string, sr *Subresource, change func(parent, body runtime.Object) (runtime.Object, error), body runtime.Object, dryRun []string) (runtime.Object, error) {
+	out, err := s.update(ctx, namespace, name, sr.Name, func(existing runtime.Object) (runtime.Object, error) {
+		return change(existing, body)
 	}, dryRun)
 	if err != nil {
 		return nil, err

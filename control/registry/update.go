@@ -140,6 +140,9 @@ func (s *Store) finishDeletionIfDone(ctx context.Context, namespace string, obj 
 	if m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 {
 		return obj, nil
 	}
+	if s.Strategy.Finalized != nil && !s.Strategy.Finalized(obj) {
+		return obj, nil
+	}
 	if g := m.GetDeletionGracePeriodSeconds(); g != nil && *g > 0 {
 		return obj, nil // still in its grace period: its agent finishes it
 	}

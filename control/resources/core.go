@@ -80,6 +80,19 @@ func namespaceLifecycle(s *registry.Strategy) {
 			ns.Spec.Finalizers = append(ns.Spec.Finalizers, corev1.FinalizerKubernetes)
 		}
 	}
+	s.Finalized = func(obj runtime.Object) bool { return len(obj.(*corev1.Namespace).Spec.Finalizers) == 0 }
+	s.Subresources = []registry.Subresource{{
+		Name:  "finalize",
+		Kind:  coreV1.WithKind("Namespace"),
+		Verbs: []string{"update"},
+		New:   func() runtime.Object { return &corev1.Namespace{} },
+		Update: func(parent, body runtime.Object) (runtime.Object, error) {
+			ns := parent.(*corev1.Namespace)
+			ns.Spec.Finalizers = body.(*corev1.Namespace).Spec.Finalizers
+			return ns, nil
+		},
+		Result: func(parent, _ runtime.Object) runtime.Object { return parent },
+	}}
 	s.BeforeDelete = func(obj runtime.Object) (runtime.Object, bool) {
 		ns := obj.(*corev1.Namespace)
 		if len(ns.Spec.Finalizers) == 0 {

@@ -446,3 +446,28 @@ func TestFinalizersHoldDeletion(t *testing.T) {
 		t.Fatalf("after the last finalizer: %v, want NotFound", err)
 	}
 }
+
+func TestNamespaceTerminatesUntilFinalized(t *testing.T) {
+	_, cs := startServer(t)
+	ctx := testContext(t)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gone-soon"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().Namespaces().Delete(ctx, "gone-soon", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, "gone-soon", metav1.GetOptions{})
+	if err != nil || ns.Status.Phase != corev1.NamespaceTerminating || ns.DeletionTimestamp == nil {
+		t.Fatalf("deleted namespace: %v, phase %q", err, ns.Status.Phase)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("gone-soon").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "late"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("create in a terminating namespace: got %v, want 403", err)
+	}
+	ns.Spec.Finalizers = nil
+	if _, err := cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "gone-soon", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("finalized namespace: %v, want NotFound", err)
+	}
+}
