@@ -84,6 +84,9 @@ func TestPodPatchAdvertisesFieldValidation(t *testing.T) {
 			t.Errorf("PATCH lacks query parameter %q (has %v)", name, found)
 		}
 	}
+	if fin := doc.Paths.Paths["/api/v1/namespaces/{name}/finalize"]; fin == nil || fin.Put == nil {
+		t.Errorf("namespaces/finalize has no PUT")
+	}
 	if doc.Paths.Paths["/api/v1/namespaces/{namespace}/pods/{name}/binding"].Post == nil {
 		t.Errorf("pods/binding has no POST")
 	}

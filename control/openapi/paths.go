@@ -119,7 +119,7 @@ func opIDPrefix(gv schema.GroupVersion) string {
 // for status, and the fixed upstream kinds for the others.
 func subresourceKind(parent schema.GroupVersionKind, sub string) (schema.GroupVersionKind, any, bool) {
 	switch sub {
-	case "status":
+	case "status", "finalize":
 		return parent, nil, true
 	case "scale":
 		return autoscalingv1.SchemeGroupVersion.WithKind("Scale"), autoscalingv1.Scale{}, true
@@ -186,6 +186,8 @@ func (s *schemas) resourcePaths(r Resource, kind, list string, q queryParams) ([
 		title := strings.ToUpper(sub[:1]) + sub[1:]
 		p := pathItem{path: item.path + "/" + sub, gv: gv, common: itemCommon}
 		switch sub {
+		case "finalize":
+			p.ops = []operation{{method: "put", action: "put", id: "replace" + id + scope + k + title, desc: "replace " + sub + " of the specified " + k, gvk: subKind, params: q.update, body: def, responses: []response{{200, def}, {201, def}}}}
 		case "binding", "eviction":
 			p.ops = []operation{{method: "post", action: "post", id: "create" + id + scope + k + title, desc: "create " + sub + " of a " + k, gvk: subKind, params: q.create, body: def, responses: []response{{200, def}, {201, def}, {202, def}}}}
 		default:

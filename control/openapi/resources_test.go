@@ -29,7 +29,7 @@ func servedResources() []Resource {
 		}
 	}
 	return []Resource{
-		r(core, "Namespace", "namespaces", false, &corev1.Namespace{}, &corev1.NamespaceList{}, "status"),
+		r(core, "Namespace", "namespaces", false, &corev1.Namespace{}, &corev1.NamespaceList{}, "status", "finalize"),
 		r(core, "Service", "services", true, &corev1.Service{}, &corev1.ServiceList{}, "status"),
 		r(core, "Endpoints", "endpoints", true, &corev1.Endpoints{}, &corev1.EndpointsList{}),
 		r(core, "Node", "nodes", false, &corev1.Node{}, &corev1.NodeList{}, "status"),
