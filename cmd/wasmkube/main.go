@@ -34,6 +34,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(
 		newServerCommand(),
+		newUpCommand(),
 		newKubectlCommand(),
 		newVersionCommand(),
 	)
