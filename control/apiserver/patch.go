@@ -41,15 +41,22 @@ func (h *request) newPatcher() (*patcher, error) {
 }
 
 // apply patches original (JSON); schema is the Go type that strategic merge
-// patch reads its merge keys from.
-func (p *patcher) apply(original []byte, schema runtime.Object) ([]byte, error) {
-	var out []byte
-	var err error
+// patch reads its merge keys from. A patch library that panics on a
+// malformed document must not take the request down with it: that becomes a
+// 400 like any other bad patch.
+func (p *patcher) apply(original []byte, schema runtime.Object) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, apierrors.NewBadRequest(fmt.Sprintf("the patch could not be applied: %v", r))
+		}
+	}()
 	switch p.kind {
 	case types.JSONPatchType:
 		var patch jsonpatch.Patch
 		if patch, err = jsonpatch.DecodePatch(p.patch); err == nil {
-			out, err = patch.Apply(original)
+			if err = checkJSONPatch(patch); err == nil {
+				out, err = patch.Apply(original)
+			}
 		}
 	case types.MergePatchType:
 		out, err = jsonpatch.MergePatch(original, p.patch)
@@ -152,4 +159,25 @@ func (h *request) scale() {
 	default:
 		h.fail(apierrors.NewMethodNotSupported(h.store.Strategy.GroupResource(), h.info.Verb))
 	}
+}
+
+// checkJSONPatch refuses operations missing the members RFC 6902 requires,
+// which the patch library would otherwise dereference.
+func checkJSONPatch(patch jsonpatch.Patch) error {
+	for i, op := range patch {
+		kind := op.Kind()
+		needs := map[string][]string{
+			"add": {"path", "value"}, "replace": {"path", "value"}, "test": {"path", "value"},
+			"remove": {"path"}, "move": {"from", "path"}, "copy": {"from", "path"},
+		}[kind]
+		if needs == nil {
+			return fmt.Errorf("operation %d: unsupported op %q", i, kind)
+		}
+		for _, member := range needs {
+			if raw, ok := op[member]; !ok || raw == nil {
+				return fmt.Errorf("operation %d (%s): missing %q", i, kind, member)
+			}
+		}
+	}
+	return nil
 }
