@@ -104,6 +104,12 @@ func (h *request) create() {
 		return
 	}
 	h.warn(warnings)
+	manager, err := managerName(h.r, opts.FieldManager)
+	if err != nil {
+		h.fail(err)
+		return
+	}
+	obj = h.track(h.newLive(), obj, manager)
 	out, err := h.store.Create(h.r.Context(), h.info.Namespace, obj, &opts)
 	h.respond(http.StatusCreated, out, err)
 }
@@ -120,8 +126,15 @@ func (h *request) update() {
 		return
 	}
 	h.warn(warnings)
+	manager, err := managerName(h.r, opts.FieldManager)
+	if err != nil {
+		h.fail(err)
+		return
+	}
 	out, err := h.store.Update(h.r.Context(), h.info.Namespace, h.info.Name, h.info.Subresource,
-		func(runtime.Object) (runtime.Object, error) { return obj, nil }, opts.DryRun)
+		func(existing runtime.Object) (runtime.Object, error) {
+			return h.track(existing, obj.DeepCopyObject(), manager), nil
+		}, opts.DryRun)
 	h.respond(http.StatusOK, out, err)
 }
 

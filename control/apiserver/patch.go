@@ -29,7 +29,7 @@ func (h *request) newPatcher() (*patcher, error) {
 	}
 	kind := types.PatchType(mt)
 	switch kind {
-	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
+	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType:
 	default:
 		return nil, unsupportedMediaType(mt)
 	}
@@ -80,12 +80,24 @@ func (h *request) patch() {
 		h.fail(err)
 		return
 	}
+	if p.kind == types.ApplyYAMLPatchType {
+		h.apply(&opts, p)
+		return
+	}
+	manager, err := managerName(h.r, opts.FieldManager)
+	if err != nil {
+		h.fail(err)
+		return
+	}
 	var warnings []string
 	kind := h.store.Strategy.Kind
 	out, err := h.store.Update(h.r.Context(), h.info.Namespace, h.info.Name, h.info.Subresource, func(existing runtime.Object) (runtime.Object, error) {
 		obj, w, err := patchObject(p, existing, h.store.Strategy.New, kind, opts.FieldValidation)
 		warnings = w
-		return obj, err
+		if err != nil {
+			return nil, err
+		}
+		return h.track(existing, obj, manager), nil
 	}, opts.DryRun)
 	h.warn(warnings)
 	h.respond(http.StatusOK, out, err)

@@ -36,13 +36,14 @@ type Config struct {
 
 // Server is the API's HTTP handler.
 type Server struct {
-	cfg        Config
-	stores     map[schema.GroupVersionResource]*registry.Store
-	discovery  *discovery
-	printers   *printers.Printers
-	paramCodec runtime.ParameterCodec
-	handler    http.Handler
-	openapi    *openapi.Specs
+	cfg           Config
+	stores        map[schema.GroupVersionResource]*registry.Store
+	discovery     *discovery
+	printers      *printers.Printers
+	paramCodec    runtime.ParameterCodec
+	handler       http.Handler
+	openapi       *openapi.Specs
+	fieldManagers fieldManagers
 }
 
 // New builds the handler for cfg.
@@ -75,6 +76,9 @@ func New(cfg Config) (*Server, error) {
 	_ = serializer.CodecFactory{} // parameter decoding needs only the scheme
 	var err error
 	if s.openapi, err = newOpenAPI(cfg.Stores); err != nil {
+		return nil, err
+	}
+	if s.fieldManagers, err = newFieldManagers(s.openapi.Schemas(), cfg.Stores); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
