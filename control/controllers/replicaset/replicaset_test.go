@@ -113,7 +113,9 @@ func TestReplicaSetLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cs.AppsV1().ReplicaSets("default").Delete(context.Background(), "web", metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.AppsV1().ReplicaSets("default").Delete(context.Background(), "web", metav1.DeleteOptions{})
+	})
 
 	var pods []corev1.Pod
 	eventually(t, "3 running pods and a complete status", func(ctx context.Context) (bool, error) {
