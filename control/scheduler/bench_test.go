@@ -11,8 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
-
-	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 )
 
 // BenchmarkSchedulerThroughput measures pods bound per second on a real
@@ -57,9 +58,14 @@ func BenchmarkSchedulerThroughput(b *testing.B) {
 		}
 		b.Logf("created %d pods in %v", numPods, time.Since(created).Round(time.Millisecond))
 
-		cc := framework.NewContext(cs, 0)
+		// Events are part of the load, as in production; the broadcaster
+		// stops before the server so that its backlog does not outlive it.
+		broadcaster := record.NewBroadcaster()
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+		b.Cleanup(broadcaster.Shutdown)
+		recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: v1.DefaultSchedulerName})
 		factory := informers.NewSharedInformerFactory(cs, 0)
-		s, err := New(cs, factory, cc.Recorder(v1.DefaultSchedulerName), Options{})
+		s, err := New(cs, factory, recorder, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
