@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,6 +153,11 @@ type ServerOptions struct {
 	Port int
 	// Args are extra flags for `wasmkube server`.
 	Args []string
+	// ProbeHTTP waits for /readyz with an HTTP client in the test process
+	// instead of kubectl. Memory measurements need it: the server pages out
+	// its startup pages once serving, and the kernel keeps those that a
+	// kubectl process of the same binary maps at that moment.
+	ProbeHTTP bool
 }
 
 // Server is a running `wasmkube server` and the means to reach it.
@@ -186,11 +193,11 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 	args := append([]string{"server", "--data-dir", opts.DataDir,
 		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(opts.Port)}, opts.Args...)
 	s.Process = StartProcess(t, "server", bin, nil, args...)
-	s.waitReady(t)
+	s.waitReady(t, opts.ProbeHTTP)
 	return s
 }
 
-func (s *Server) waitReady(t testing.TB) {
+func (s *Server) waitReady(t testing.TB, probeHTTP bool) {
 	t.Helper()
 	deadline := time.Now().Add(ReadyTimeout)
 	var last string
@@ -199,11 +206,17 @@ func (s *Server) waitReady(t testing.TB) {
 			t.Fatalf("server exited while starting: %v (log below)", s.err)
 		}
 		if _, err := os.Stat(s.Kubeconfig); err == nil {
-			r := s.run(t, nil, 5*time.Second, "get", "--raw", "/readyz")
-			if r.ExitCode == 0 && r.Stdout == "ok" {
+			var ok bool
+			if probeHTTP {
+				ok, last = s.readyzHTTP(t)
+			} else {
+				r := s.run(t, nil, 5*time.Second, "get", "--raw", "/readyz")
+				ok = r.ExitCode == 0 && r.Stdout == "ok"
+				last = fmt.Sprintf("exit %d, stdout %q, stderr %q", r.ExitCode, r.Stdout, r.Stderr)
+			}
+			if ok {
 				return
 			}
-			last = fmt.Sprintf("exit %d, stdout %q, stderr %q", r.ExitCode, r.Stdout, r.Stderr)
 		} else {
 			last = "no kubeconfig yet"
 		}
@@ -212,6 +225,27 @@ func (s *Server) waitReady(t testing.TB) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// readyzHTTP asks /readyz anonymously, as a load balancer would.
+func (s *Server) readyzHTTP(t testing.TB) (bool, string) {
+	cfg := rest.AnonymousClientConfig(s.RESTConfig(t))
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer client.CloseIdleConnections()
+	client.Timeout = 5 * time.Second
+	resp, err := client.Get(cfg.Host + "/readyz")
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return false, err.Error()
+	}
+	return resp.StatusCode == http.StatusOK && string(body) == "ok", fmt.Sprintf("%d %q", resp.StatusCode, body)
 }
 
 // Env is the environment kubectl and other clients of this server run with.
