@@ -62,6 +62,7 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 		return nil, false, err
 	}
 	s.setTypeMeta(out)
+	s.released(ctx, nil, out)
 	return out, true, nil
 }
 

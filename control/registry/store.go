@@ -244,13 +244,38 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	if isDryRun(opts.DryRun) {
 		return obj, nil
 	}
+	undo, err := s.allocate(ctx, obj, nil)
+	if err != nil {
+		return nil, err
+	}
 	out, err := s.create(ctx, namespace, obj)
 	// Generated names can clash; upstream retries a few times before giving up.
 	for retry := 0; generated && apierrors.IsAlreadyExists(err) && retry < 8; retry++ {
 		m.SetName(generateName(m.GetGenerateName()))
 		out, err = s.create(ctx, namespace, obj)
 	}
+	if err != nil {
+		undo()
+	}
 	return out, err
+}
+
+func (s *Store) allocate(ctx context.Context, obj, old runtime.Object) (undo func(), err error) {
+	if s.Strategy.Allocate == nil {
+		return func() {}, nil
+	}
+	undo, err = s.Strategy.Allocate(ctx, obj, old)
+	if err != nil {
+		return nil, err
+	}
+	return undo, nil
+}
+
+// released gives back what a change or a deletion freed.
+func (s *Store) released(ctx context.Context, obj, old runtime.Object) {
+	if s.Strategy.Release != nil && old != nil {
+		s.Strategy.Release(ctx, obj, old)
+	}
 }
 
 func (s *Store) create(ctx context.Context, namespace string, obj runtime.Object) (runtime.Object, error) {

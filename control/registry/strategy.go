@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"reflect"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,6 +57,14 @@ type Strategy struct {
 	// into an update (a namespace becomes Terminating). It returns the updated
 	// object and true when the delete must stop there.
 	BeforeDelete func(obj runtime.Object) (runtime.Object, bool)
+
+	// Allocate reserves what an object needs outside its own key (a
+	// Service's cluster IP and node ports) just before it is written; undo
+	// gives it back when the write does not happen.
+	Allocate func(ctx context.Context, obj, old runtime.Object) (undo func(), err error)
+	// Release gives back what old held and obj no longer does; obj is nil
+	// once old is deleted.
+	Release func(ctx context.Context, obj, old runtime.Object)
 
 	// Finalized reports whether an object marked for deletion may go now;
 	// nil means "no metadata.finalizers left". Namespaces also wait for

@@ -35,7 +35,12 @@ func (s *Store) Update(ctx context.Context, namespace, name, subresource string,
 // changes fields that plain updates may not, so only the object's own
 // validation applies to it, not the update rules.
 func (s *Store) update(ctx context.Context, namespace, name, subresource string, mutate MutateFunc, dryRun []string) (runtime.Object, error) {
+	// A lost compare-and-swap runs the update again on the newer object, so
+	// what the previous attempt allocated is given back first.
+	undo, old := func() {}, runtime.Object(nil)
 	out, err := s.storage.GuaranteedUpdate(ctx, s.key(namespace, name), func(existing runtime.Object) (runtime.Object, error) {
+		undo()
+		undo = func() {}
 		obj, err := mutate(existing.DeepCopyObject())
 		if err != nil {
 			return nil, err
@@ -46,6 +51,11 @@ func (s *Store) update(ctx context.Context, namespace, name, subresource string,
 		if isDryRun(dryRun) {
 			return nil, dryRunResult{obj}
 		}
+		if undo, err = s.allocate(ctx, obj, existing); err != nil {
+			undo = func() {}
+			return nil, err
+		}
+		old = existing
 		return obj, nil
 	})
 	var dry dryRunResult
@@ -53,9 +63,11 @@ func (s *Store) update(ctx context.Context, namespace, name, subresource string,
 		return dry.obj, nil
 	}
 	if err != nil {
+		undo()
 		return nil, err
 	}
 	s.setTypeMeta(out)
+	s.released(ctx, out, old)
 	return s.finishDeletionIfDone(ctx, namespace, out)
 }
 
@@ -97,7 +109,8 @@ func (s *Store) prepareUpdate(obj, old runtime.Object, name, subresource string)
 	if subresource == "status" {
 		resetForStatus(obj, old, m, oldMeta)
 	} else {
-		if s.Strategy.HasStatus {
+		// A custom subresource (pods/binding) may record status itself.
+		if s.Strategy.HasStatus && subresource == "" {
 			copyField(obj, old, "Status")
 		}
 		if s.Strategy.PrepareForUpdate != nil {
@@ -156,6 +169,9 @@ func (s *Store) finishDeletionIfDone(ctx context.Context, namespace string, obj 
 	})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return nil, err
+	}
+	if err == nil {
+		s.released(ctx, nil, obj)
 	}
 	return obj, nil
 }

@@ -15,7 +15,7 @@ import (
 
 var coreV1 = corev1.SchemeGroupVersion
 
-func core() []*registry.Strategy {
+func core(deps Deps) []*registry.Strategy {
 	return []*registry.Strategy{
 		define(coreV1, "Namespace", "namespaces", false,
 			func() runtime.Object { return &corev1.Namespace{} },
@@ -28,7 +28,7 @@ func core() []*registry.Strategy {
 		define(coreV1, "Service", "services", true,
 			func() runtime.Object { return &corev1.Service{} },
 			func() runtime.Object { return &corev1.ServiceList{} },
-			short("svc"), inAll, withStatus, resetStatus),
+			short("svc"), inAll, withStatus, resetStatus, serviceAllocation(deps.Services)),
 		define(coreV1, "Endpoints", "endpoints", true,
 			func() runtime.Object { return &corev1.Endpoints{} },
 			func() runtime.Object { return &corev1.EndpointsList{} },
@@ -179,6 +179,7 @@ func bindPod(parent, body runtime.Object) (runtime.Object, error) {
 		return nil, apierrors.NewConflict(corev1.Resource("pods/binding"), p.Name, fmt.Errorf("pod %s is already assigned to node %q", p.Name, p.Spec.NodeName))
 	}
 	p.Spec.NodeName = b.Target.Name
+	setPodScheduled(p)
 	for k, v := range b.Annotations {
 		if p.Annotations == nil {
 			p.Annotations = map[string]string{}
@@ -209,4 +210,17 @@ func eventFields(o runtime.Object) fields.Set {
 		"source":                         e.Source.Component,
 		"type":                           e.Type,
 	}
+}
+
+// setPodScheduled records PodScheduled=True on binding, as upstream's
+// binding does, replacing an earlier Unschedulable verdict.
+func setPodScheduled(p *corev1.Pod) {
+	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == corev1.PodScheduled {
+			p.Status.Conditions[i] = cond
+			return
+		}
+	}
+	p.Status.Conditions = append(p.Status.Conditions, cond)
 }

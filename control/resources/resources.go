@@ -12,11 +12,16 @@ import (
 	"github.com/wasmkube/wasmkube/control/validation"
 )
 
+// Deps are what some strategies need from outside the registry.
+type Deps struct {
+	Services ServiceAllocators
+}
+
 // All returns a fresh strategy for every served resource, core group first,
 // in the order discovery lists them.
-func All() []*registry.Strategy {
+func All(deps Deps) []*registry.Strategy {
 	var all []*registry.Strategy
-	all = append(all, core()...)
+	all = append(all, core(deps)...)
 	all = append(all, apps()...)
 	all = append(all, others()...)
 	return all

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/wasmkube/wasmkube/control/apiserver"
 	"github.com/wasmkube/wasmkube/control/auth"
@@ -20,9 +21,11 @@ type corev1Namespace = corev1.Namespace
 // controller creates them.
 var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
 
-// bootstrap creates what a new cluster must have. It is idempotent: a
-// restart finds everything there and changes nothing.
-func bootstrap(ctx context.Context, api *apiserver.Server) error {
+// bootstrap creates what a new cluster must have: the system namespaces and
+// the API's own `kubernetes` Service at the first address of the service
+// range. It is idempotent: a restart finds everything there and changes
+// nothing.
+func bootstrap(ctx context.Context, api *apiserver.Server, apiServiceIP string, securePort int) error {
 	namespaces := api.Store(corev1.SchemeGroupVersion.WithResource("namespaces"))
 	for _, name := range systemNamespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -30,6 +33,19 @@ func bootstrap(ctx context.Context, api *apiserver.Server) error {
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("server: creating namespace %s: %w", name, err)
 		}
+	}
+	services := api.Store(corev1.SchemeGroupVersion.WithResource("services"))
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: apiServiceIP,
+			Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP,
+				TargetPort: intstr.FromInt32(int32(securePort))}},
+		},
+	}
+	if _, err := services.Create(ctx, metav1.NamespaceDefault, svc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("server: creating the kubernetes service: %w", err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
+	"github.com/wasmkube/wasmkube/control/allocator"
 	"github.com/wasmkube/wasmkube/control/apiserver"
 	"github.com/wasmkube/wasmkube/control/auth"
 	"github.com/wasmkube/wasmkube/control/etcd"
@@ -51,6 +52,7 @@ type Server struct {
 	kubeconfig string
 	url        string
 	loopback   *rest.Config
+	serviceIPs *allocator.IPRange
 	cancel     context.CancelFunc
 	done       chan struct{}
 }
@@ -80,7 +82,11 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if err := s.startStorage(ctx); err != nil {
 		return nil, err
 	}
-	stores := s.newStores()
+	deps, err := s.newAllocators()
+	if err != nil {
+		return nil, err
+	}
+	stores := s.newStores(deps)
 	tlsConfig, authn, err := s.prepareTLS()
 	if err != nil {
 		return nil, err
@@ -95,7 +101,8 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := bootstrap(ctx, s.api); err != nil {
+	port := s.listener.Addr().(*net.TCPAddr).Port
+	if err := bootstrap(ctx, s.api, s.serviceIPs.Nth(apiServiceOrdinal).String(), port); err != nil {
 		return nil, err
 	}
 	requests, cancelRequests := context.WithCancel(context.Background())
@@ -142,7 +149,7 @@ func (s *Server) startStorage(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) newStores() []*registry.Store {
+func (s *Server) newStores(deps resources.Deps) []*registry.Store {
 	var namespaces *registry.Store
 	nsGetter := func(ctx context.Context, name string) (*corev1Namespace, error) {
 		obj, err := namespaces.Get(ctx, "", name)
@@ -152,7 +159,7 @@ func (s *Server) newStores() []*registry.Store {
 		return obj.(*corev1Namespace), nil
 	}
 	var stores []*registry.Store
-	for _, strategy := range resources.All() {
+	for _, strategy := range resources.All(deps) {
 		st := registry.NewStore(strategy, s.backend, registry.WithNamespaceGetter(nsGetter))
 		if strategy.Kind.Group == "" && strategy.Resource == "namespaces" {
 			namespaces = st

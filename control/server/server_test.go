@@ -396,6 +396,11 @@ func TestPodBindingAndGracefulDelete(t *testing.T) {
 	if err := pods.Bind(ctx, bind, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("bind: %v", err)
 	}
+	bound, err := pods.Get(ctx, "p", metav1.GetOptions{})
+	if err != nil || bound.Spec.NodeName != "n1" || len(bound.Status.Conditions) != 1 ||
+		bound.Status.Conditions[0].Type != corev1.PodScheduled || bound.Status.Conditions[0].Status != corev1.ConditionTrue {
+		t.Fatalf("bound pod: %v, node %q, conditions %+v", err, bound.Spec.NodeName, bound.Status.Conditions)
+	}
 	if err := pods.Bind(ctx, bind, metav1.CreateOptions{}); !apierrors.IsConflict(err) {
 		t.Fatalf("second bind: got %v, want 409", err)
 	}
