@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wasmkube/wasmkube/control/manager"
 	"github.com/wasmkube/wasmkube/control/server"
 )
 
@@ -22,6 +23,9 @@ func newServerCommand() *cobra.Command {
 			defer stop()
 			s, err := server.Start(ctx, opts)
 			if err != nil {
+				return err
+			}
+			if err := manager.Start(ctx, s.LoopbackConfig()); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wasmkube server is serving on %s\nkubeconfig: %s\n", s.URL(), s.KubeconfigPath())

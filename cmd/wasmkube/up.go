@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wasmkube/wasmkube/control/manager"
 	"github.com/wasmkube/wasmkube/control/server"
 )
 
@@ -27,6 +28,9 @@ func newUpCommand() *cobra.Command {
 			start := time.Now()
 			s, err := server.Start(ctx, opts)
 			if err != nil {
+				return err
+			}
+			if err := manager.Start(ctx, s.LoopbackConfig()); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "[2/2] API server ready on %s (%s)\n\n", s.URL(), time.Since(start).Round(time.Millisecond))

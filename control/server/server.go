@@ -75,6 +75,9 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	s = &Server{opts: opts, cancel: cancel, done: make(chan struct{}), health: apiserver.NewHealth()}
 	defer func() {
 		if err != nil {
+			if s.http != nil {
+				_ = s.http.Close()
+			}
 			s.closeStorage()
 			cancel()
 		}

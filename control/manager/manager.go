@@ -1,0 +1,55 @@
+// Package manager runs the control plane's active components beside the API
+// server: the scheduler and the controller manager. They reach the API only
+// through client-go, exactly as they would from another machine, and each
+// elects a leader through a Lease in kube-system, so that several servers on
+// one etcd act once.
+package manager
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"github.com/wasmkube/wasmkube/control/scheduler"
+)
+
+// controllers are the controller manager's controllers, by name.
+func controllers() map[string]framework.Starter {
+	return map[string]framework.Starter{}
+}
+
+// Start launches the scheduler and the controller manager; they stop when
+// ctx ends.
+func Start(ctx context.Context, config *rest.Config) error {
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("manager: client: %w", err)
+	}
+	if err := scheduler.EnsureWasmRuntimeClass(ctx, client); err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	run := func(name string, f func(context.Context) error) {
+		go func() {
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				slog.Error("component stopped", "component", name, "err", err)
+			}
+		}()
+	}
+	run("scheduler", func(ctx context.Context) error {
+		return framework.Run(ctx, framework.NewContext(client, 0), map[string]framework.Starter{
+			"scheduler": scheduler.Starter(scheduler.Options{LeaderElection: true}),
+		})
+	})
+	run("controller-manager", func(ctx context.Context) error {
+		return framework.RunElected(ctx, client, framework.Election{Namespace: metav1.NamespaceSystem, Name: "kube-controller-manager"},
+			func(ctx context.Context) error {
+				return framework.Run(ctx, framework.NewContext(client, 0), controllers())
+			})
+	})
+	return nil
+}
