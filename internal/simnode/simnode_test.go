@@ -18,7 +18,7 @@ func startCluster(t *testing.T, opts Options) (kubernetes.Interface, *Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0, DisableControllers: true})
+	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
 	if err != nil {
 		t.Fatalf("starting server: %v", err)
 	}
