@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os/signal"
 	"syscall"
 	"time"
@@ -19,25 +20,34 @@ func newServerCommand() *cobra.Command {
 		Use:   "server",
 		Short: "Run the control plane: API server on etcd (embedded unless --etcd-servers is given)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			s, err := server.Start(ctx, opts)
-			if err != nil {
-				return err
-			}
-			if err := manager.Start(ctx, s.LoopbackConfig()); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wasmkube server is serving on %s\nkubeconfig: %s\n", s.URL(), s.KubeconfigPath())
-			trimStartupMemory()
-			<-ctx.Done()
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return s.Shutdown(shutdownCtx)
+			return runControlPlane(cmd, opts, func(out io.Writer, s *server.Server, _ time.Duration) {
+				fmt.Fprintf(out, "wasmkube server is serving on %s\nkubeconfig: %s\n", s.URL(), s.KubeconfigPath())
+			})
 		},
 	}
 	addServerFlags(cmd, &opts)
 	return cmd
+}
+
+// runControlPlane starts the API server and the components beside it, calls
+// ready once it serves, and shuts down cleanly on SIGTERM or SIGINT.
+func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(out io.Writer, s *server.Server, took time.Duration)) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	start := time.Now()
+	s, err := server.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := manager.Start(ctx, s.LoopbackConfig()); err != nil {
+		return err
+	}
+	ready(cmd.ErrOrStderr(), s, time.Since(start))
+	trimStartupMemory()
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.Shutdown(shutdownCtx)
 }
 
 func addServerFlags(cmd *cobra.Command, opts *server.Options) {
