@@ -33,8 +33,6 @@ func startCluster(t *testing.T, opts Options) (kubernetes.Interface, *Cluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The API alone: the tests bind pods themselves (Options.Bind), and a
-	// real scheduler would race with them.
 	c, err := Start(ctx, cs, opts)
 	if err != nil {
 		t.Fatalf("simnode: %v", err)
