@@ -211,7 +211,9 @@ func TestDanglingReferenceRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cs.CoreV1().ConfigMaps("default").Delete(context.Background(), "keeper", metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.CoreV1().ConfigMaps("default").Delete(context.Background(), "keeper", metav1.DeleteOptions{})
+	})
 	dep := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "dep", OwnerReferences: []metav1.OwnerReference{
 		{APIVersion: "v1", Kind: "ConfigMap", Name: "keeper", UID: keeper.UID},
 		{APIVersion: "v1", Kind: "ConfigMap", Name: "never-was", UID: "0b7c6a7e-0000-4000-8000-000000000000"},

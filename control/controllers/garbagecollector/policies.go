@@ -194,7 +194,7 @@ func (c *collector) orphanDependents(ctx context.Context, owner *node) error {
 // conditional on the object not having changed since it was read.
 type metaPatch struct {
 	Metadata struct {
-		ResourceVersion string                  `json:"resourceVersion"`
+		ResourceVersion string                   `json:"resourceVersion"`
 		OwnerReferences *[]metav1.OwnerReference `json:"ownerReferences,omitempty"`
 		Finalizers      *[]string                `json:"finalizers,omitempty"`
 	} `json:"metadata"`
