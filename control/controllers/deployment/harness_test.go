@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/server"
@@ -16,6 +17,13 @@ import (
 // startCluster runs a real API server, simulated nodes that bind and run
 // pods, and the given controllers; everything stops at the test's end.
 func startCluster(t *testing.T, nodeOpts simnode.Options, starters map[string]framework.Starter) kubernetes.Interface {
+	t.Helper()
+	return startClusterWith(t, nodeOpts, func(*rest.Config) map[string]framework.Starter { return starters })
+}
+
+// startClusterWith is startCluster for controllers that need the server's
+// rest.Config (the garbage collector's metadata informers).
+func startClusterWith(t *testing.T, nodeOpts simnode.Options, starters func(*rest.Config) map[string]framework.Starter) kubernetes.Interface {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -45,7 +53,8 @@ func startCluster(t *testing.T, nodeOpts simnode.Options, starters map[string]fr
 	t.Cleanup(nodes.Stop)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- framework.Run(runCtx, framework.NewContext(cs, 0), starters) }()
+	all := starters(s.LoopbackConfig())
+	go func() { done <- framework.Run(runCtx, framework.NewContext(cs, 0), all) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-done; err != nil {
