@@ -136,7 +136,10 @@ func (c *collector) delete(ctx context.Context, n *node, policy metav1.DeletionP
 		Preconditions:     &metav1.Preconditions{UID: ptr.To(n.uid)},
 		PropagationPolicy: ptr.To(policy),
 	})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+	if err != nil {
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return nil // gone, or replaced by a new object of the same name
+		}
 		return fmt.Errorf("deleting %s %s/%s: %w", n.gvr.Resource, n.namespace, n.name, err)
 	}
 	c.log.Info("deleted object whose owners are gone", "resource", n.gvr.Resource, "namespace", n.namespace, "name", n.name, "propagation", policy)
