@@ -253,6 +253,9 @@ func TestUnreachableNodeIsTaintedAndEvicted(t *testing.T) {
 		}
 		return true, nil
 	})
+	eventually(t, "NodeNotReady event for n1", func(ctx context.Context) (bool, error) {
+		return hasEvent(ctx, cs, "n1", "NodeNotReady", "Node n1 status is now: NodeNotReady"), nil
+	})
 	if rc, taints, err := nodeState(ctx, cs, "n2"); err != nil || rc.Status != corev1.ConditionTrue || len(taints) != 0 {
 		t.Errorf("n2 affected: ready=%v taints=%v err=%v", rc, taints, err)
 	}
