@@ -14,13 +14,22 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/wasmkube/wasmkube/control/controllers/deployment"
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"github.com/wasmkube/wasmkube/control/controllers/garbagecollector"
+	"github.com/wasmkube/wasmkube/control/controllers/namespace"
+	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
 	"github.com/wasmkube/wasmkube/control/scheduler"
 )
 
 // controllers are the controller manager's controllers, by name.
-func controllers() map[string]framework.Starter {
-	return map[string]framework.Starter{}
+func controllers(config *rest.Config) map[string]framework.Starter {
+	return map[string]framework.Starter{
+		"replicaset":       replicaset.Starter(),
+		"deployment":       deployment.Starter(),
+		"garbagecollector": garbagecollector.Starter(config),
+		"namespace":        namespace.Starter(config),
+	}
 }
 
 // Start launches the scheduler and the controller manager; they stop when
@@ -48,7 +57,7 @@ func Start(ctx context.Context, config *rest.Config) error {
 	run("controller-manager", func(ctx context.Context) error {
 		return framework.RunElected(ctx, client, framework.Election{Namespace: metav1.NamespaceSystem, Name: "kube-controller-manager"},
 			func(ctx context.Context) error {
-				return framework.Run(ctx, framework.NewContext(client, 0), controllers())
+				return framework.Run(ctx, framework.NewContext(client, 0), controllers(config))
 			})
 	})
 	return nil
