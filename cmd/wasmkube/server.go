@@ -39,7 +39,7 @@ func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(out io.
 	if err != nil {
 		return err
 	}
-	if err := manager.Start(ctx, s.LoopbackConfig()); err != nil {
+	if err := manager.Start(ctx, s.LoopbackConfig(), manager.Options{ClusterCIDR: opts.ClusterCIDR}); err != nil {
 		return err
 	}
 	ready(cmd.ErrOrStderr(), s, time.Since(start))

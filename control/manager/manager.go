@@ -15,26 +15,40 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/wasmkube/wasmkube/control/controllers/deployment"
+	"github.com/wasmkube/wasmkube/control/controllers/endpoints"
+	"github.com/wasmkube/wasmkube/control/controllers/endpointslice"
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/garbagecollector"
 	"github.com/wasmkube/wasmkube/control/controllers/namespace"
+	"github.com/wasmkube/wasmkube/control/controllers/nodeipam"
+	"github.com/wasmkube/wasmkube/control/controllers/nodelifecycle"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
 	"github.com/wasmkube/wasmkube/control/scheduler"
 )
 
 // controllers are the controller manager's controllers, by name.
-func controllers(config *rest.Config) map[string]framework.Starter {
+func controllers(config *rest.Config, opts Options) map[string]framework.Starter {
 	return map[string]framework.Starter{
 		"replicaset":       replicaset.Starter(),
 		"deployment":       deployment.Starter(),
 		"garbagecollector": garbagecollector.Starter(config),
 		"namespace":        namespace.Starter(config),
+		"endpointslice":    endpointslice.Starter(),
+		"endpoints":        endpoints.Starter(),
+		"nodeipam":         nodeipam.Starter(nodeipam.Options{ClusterCIDR: opts.ClusterCIDR}),
+		"nodelifecycle":    nodelifecycle.Starter(nodelifecycle.Options{}),
 	}
+}
+
+// Options configure the controllers.
+type Options struct {
+	// ClusterCIDR is where node pod CIDRs come from (default 10.244.0.0/16).
+	ClusterCIDR string
 }
 
 // Start launches the scheduler and the controller manager; they stop when
 // ctx ends.
-func Start(ctx context.Context, config *rest.Config) error {
+func Start(ctx context.Context, config *rest.Config, opts Options) error {
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return fmt.Errorf("manager: client: %w", err)
@@ -57,7 +71,7 @@ func Start(ctx context.Context, config *rest.Config) error {
 	run("controller-manager", func(ctx context.Context) error {
 		return framework.RunElected(ctx, client, framework.Election{Namespace: metav1.NamespaceSystem, Name: "kube-controller-manager"},
 			func(ctx context.Context) error {
-				return framework.Run(ctx, framework.NewContext(client, 0), controllers(config))
+				return framework.Run(ctx, framework.NewContext(client, 0), controllers(config, opts))
 			})
 	})
 	return nil
