@@ -10,7 +10,8 @@ import (
 )
 
 type x509Authenticator struct {
-	pool *x509.CertPool
+	pool     *x509.CertPool
+	verified *verifiedCache
 }
 
 // NewX509 authenticates requests by a TLS client certificate that chains to
@@ -22,7 +23,7 @@ type x509Authenticator struct {
 // ClientAuth mode (or a different pool) must not turn into an authentication
 // bypass, so this authenticator does not rely on VerifiedChains.
 func NewX509(pool *x509.CertPool) Authenticator {
-	return &x509Authenticator{pool: pool}
+	return &x509Authenticator{pool: pool, verified: newVerifiedCache(verifiedCacheSize)}
 }
 
 func (a *x509Authenticator) Authenticate(r *http.Request) (*User, bool, error) {
@@ -30,6 +31,9 @@ func (a *x509Authenticator) Authenticate(r *http.Request) (*User, bool, error) {
 		return nil, false, nil
 	}
 	leaf := r.TLS.PeerCertificates[0]
+	if u, ok := a.verified.get(r.TLS.PeerCertificates, time.Now()); ok {
+		return u.clone(), true, nil
+	}
 	opts := x509.VerifyOptions{
 		Roots:         a.pool,
 		Intermediates: x509.NewCertPool(),
@@ -52,10 +56,12 @@ func (a *x509Authenticator) Authenticate(r *http.Request) (*User, bool, error) {
 	if leaf.Subject.CommonName == "" {
 		return nil, false, nil
 	}
-	return &User{
+	u := &User{
 		Name:   leaf.Subject.CommonName,
 		Groups: slices.Clone(leaf.Subject.Organization),
-	}, true, nil
+	}
+	a.verified.put(r.TLS.PeerCertificates, u)
+	return u.clone(), true, nil
 }
 
 // Union tries each authenticator in order and returns the first success. If
