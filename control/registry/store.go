@@ -150,6 +150,22 @@ func (s *Store) Get(ctx context.Context, namespace, name string) (runtime.Object
 	return obj, nil
 }
 
+// GetCached returns one object from the watch cache, which may lag the
+// latest write by a moment; a miss is confirmed against etcd. It serves
+// lookups that tolerate a stale answer, such as the namespace check on
+// every create, as upstream's admission reads its informer cache.
+func (s *Store) GetCached(ctx context.Context, namespace, name string) (runtime.Object, error) {
+	res, err := s.storage.List(ctx, s.listPrefix(namespace), storage.ListOptions{
+		ResourceVersion: "0",
+		Predicate:       storage.Predicate{Field: fields.OneTermEqualSelector("metadata.name", name)},
+	})
+	if err == nil && len(res.Items) == 1 {
+		s.setTypeMeta(res.Items[0])
+		return res.Items[0], nil
+	}
+	return s.Get(ctx, namespace, name)
+}
+
 // List returns a typed list (e.g. *corev1.PodList) of the matching objects.
 func (s *Store) List(ctx context.Context, namespace string, opts *metav1.ListOptions) (runtime.Object, error) {
 	pred, err := s.predicate(opts)

@@ -155,7 +155,7 @@ func (s *Server) startStorage(ctx context.Context) error {
 func (s *Server) newStores(deps resources.Deps) []*registry.Store {
 	var namespaces *registry.Store
 	nsGetter := func(ctx context.Context, name string) (*corev1Namespace, error) {
-		obj, err := namespaces.Get(ctx, "", name)
+		obj, err := namespaces.GetCached(ctx, "", name)
 		if err != nil {
 			return nil, err
 		}

@@ -465,8 +465,18 @@ func TestNamespaceTerminatesUntilFinalized(t *testing.T) {
 	if err != nil || ns.Status.Phase != corev1.NamespaceTerminating || ns.DeletionTimestamp == nil {
 		t.Fatalf("deleted namespace: %v, phase %q", err, ns.Status.Phase)
 	}
-	if _, err := cs.CoreV1().ConfigMaps("gone-soon").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "late"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
-		t.Fatalf("create in a terminating namespace: got %v, want 403", err)
+	// The namespace check reads the watch cache, as upstream's admission
+	// reads its informer: the refusal follows the delete within moments.
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; ; i++ {
+		_, err := cs.CoreV1().ConfigMaps("gone-soon").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("late", i)}}, metav1.CreateOptions{})
+		if apierrors.IsForbidden(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("create in a terminating namespace: got %v, want 403", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	ns.Spec.Finalizers = nil
 	if _, err := cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{}); err != nil {

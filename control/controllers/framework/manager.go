@@ -63,6 +63,10 @@ func Run(ctx context.Context, cc *Context, starters map[string]Starter) error {
 		runs[name] = run
 	}
 	cc.Informers.Start(ctx.Done())
+	if len(runs) == 0 {
+		<-ctx.Done()
+		return nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(runs))

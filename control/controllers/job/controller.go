@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -43,6 +44,11 @@ type controller struct {
 	// controller removed after counting them; see the package doc.
 	mu      sync.Mutex
 	counted map[string]map[types.UID]bool
+	// written is, per Job key, the resourceVersion of the last status
+	// this controller wrote. A cached Job older than that must not drive
+	// pod creation: its counts would be behind (a pod already counted
+	// would look like missing work and be replaced twice).
+	written map[string]int64
 }
 
 // Starter runs the Job controller with five workers.
@@ -53,7 +59,7 @@ func Starter() framework.Starter {
 		c := &controller{
 			client: cc.Client, jobs: jobInf.Lister(), pods: podInf.Lister(),
 			exp: replicaset.NewExpectations(), recorder: cc.Recorder(Name), now: cc.Now,
-			counted: map[string]map[types.UID]bool{},
+			counted: map[string]map[types.UID]bool{}, written: map[string]int64{},
 		}
 		c.ctrl = framework.New(Name, c.sync)
 		if _, err := jobInf.Informer().AddEventHandler(c.ctrl.Handler()); err != nil {
@@ -102,6 +108,7 @@ func (c *controller) addPod(obj any) {
 		return
 	}
 	if k, ok := ownerKey(pod); ok {
+		fmt.Println("DEBUG add", pod.Name, pod.Status.Phase)
 		c.exp.CreationObserved(k)
 		c.ctrl.EnqueueKey(k)
 	}
@@ -134,11 +141,16 @@ func (c *controller) sync(ctx context.Context, k string) error {
 		c.exp.Forget(k)
 		c.mu.Lock()
 		delete(c.counted, k)
+		delete(c.written, k)
 		c.mu.Unlock()
 		return c.releaseOrphans(ctx, namespace, name, "")
 	}
 	if err != nil {
 		return fmt.Errorf("job %s: %w", k, err)
+	}
+	if c.stale(k, job) {
+		// The informer will deliver our own write and enqueue the Job again.
+		return nil
 	}
 	// Pods left by an earlier Job of the same name must not wait forever.
 	if err := c.releaseOrphans(ctx, namespace, name, job.UID); err != nil {
@@ -211,4 +223,26 @@ func (c *controller) claimPods(ctx context.Context, job *batchv1.Job) ([]*corev1
 		return nil, fmt.Errorf("claiming pods: %w", err)
 	}
 	return pods, nil
+}
+
+// stale reports whether the cached Job predates the last status written.
+// Resource versions are etcd revisions here, so they order.
+func (c *controller) stale(k string, job *batchv1.Job) bool {
+	rv, err := strconv.ParseInt(job.ResourceVersion, 10, 64)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return rv < c.written[k]
+}
+
+func (c *controller) wrote(job *batchv1.Job) {
+	rv, err := strconv.ParseInt(job.ResourceVersion, 10, 64)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.written[job.Namespace+"/"+job.Name] = rv
 }

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Upstream's back-off before replacing failed pods.
@@ -182,6 +183,12 @@ func (c *controller) manage(ctx context.Context, k string, job *batchv1.Job, st 
 	indexes := make([]int, want-len(active))
 	for i := range indexes {
 		indexes[i] = -1
+	}
+	fmt.Println("DEBUG create", len(indexes), "active", len(active), "succeeded", succeeded, "rv", job.ResourceVersion, "st", st.Succeeded, st.UncountedTerminatedPods)
+	all, _ := c.pods.List(labels.Everything())
+	fmt.Println("DEBUG   all", len(all))
+	for _, p := range pods {
+		fmt.Println("DEBUG   pod", p.Name, p.UID, p.Status.Phase, p.Finalizers, p.DeletionTimestamp, c.isCounted(k, p.UID))
 	}
 	created, err = c.createPods(ctx, k, job, indexes)
 	return created, 0, err

@@ -81,6 +81,7 @@ func (c *controller) writeStatus(ctx context.Context, job *batchv1.Job, st *batc
 	if err != nil {
 		return nil, fmt.Errorf("job %s/%s status: %w", job.Namespace, job.Name, err)
 	}
+	c.wrote(out)
 	return out, nil
 }
 
