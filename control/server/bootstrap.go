@@ -44,6 +44,11 @@ func bootstrap(ctx context.Context, api *apiserver.Server, apiServiceIP string, 
 				TargetPort: intstr.FromInt32(int32(securePort))}},
 		},
 	}
+	// Another server on the same etcd may have created it already; its
+	// address is then taken, so look before creating.
+	if _, err := services.Get(ctx, metav1.NamespaceDefault, svc.Name); err == nil {
+		return nil
+	}
 	if _, err := services.Create(ctx, metav1.NamespaceDefault, svc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("server: creating the kubernetes service: %w", err)
 	}

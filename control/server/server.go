@@ -58,7 +58,7 @@ type Server struct {
 }
 
 // Start brings the control plane up and returns once it serves requests.
-func Start(ctx context.Context, opts Options) (s *Server, err error) {
+func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("server: --data-dir is required")
 	}
@@ -72,7 +72,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return nil, fmt.Errorf("server: creating data dir: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	s = &Server{opts: opts, cancel: cancel, done: make(chan struct{}), health: apiserver.NewHealth()}
+	s := &Server{opts: opts, cancel: cancel, done: make(chan struct{}), health: apiserver.NewHealth()}
 	defer func() {
 		if err != nil {
 			if s.http != nil {

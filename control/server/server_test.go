@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"github.com/wasmkube/wasmkube/control/etcd"
 )
 
 // startServer runs a real control plane (embedded etcd, HTTPS API) on free
@@ -484,5 +486,49 @@ func TestNamespaceTerminatesUntilFinalized(t *testing.T) {
 	}
 	if _, err := cs.CoreV1().Namespaces().Get(ctx, "gone-soon", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("finalized namespace: %v, want NotFound", err)
+	}
+}
+
+// TestExternalEtcd runs two API servers on one etcd cluster of their own, as
+// a bigger site would: what one writes, the other serves and watches.
+func TestExternalEtcd(t *testing.T) {
+	ctx := testContext(t)
+	e, err := etcd.Start(ctx, etcd.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("etcd: %v", err)
+	}
+	t.Cleanup(e.Close)
+	start := func() kubernetes.Interface {
+		s, err := Start(ctx, Options{DataDir: t.TempDir(), EtcdServers: e.Endpoints()})
+		if err != nil {
+			t.Fatalf("server on external etcd: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = s.Shutdown(ctx)
+		})
+		cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	first, second := start(), start()
+	w, err := second.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := first.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "shared"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range w.ResultChan() {
+		if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == "shared" {
+			break
+		}
+	}
+	if _, err := second.CoreV1().ConfigMaps("default").Get(ctx, "shared", metav1.GetOptions{}); err != nil {
+		t.Fatalf("second server does not serve the first's write: %v", err)
 	}
 }
