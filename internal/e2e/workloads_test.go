@@ -112,3 +112,61 @@ func TestSeedDeploymentWalkthrough(t *testing.T) {
 		t.Fatalf("a standalone pod came back after delete:\n%s", r)
 	}
 }
+
+// TestRolloutWithKubectl drives a Deployment through kubectl's rollout verbs:
+// set image, status, history, undo, pause, resume, restart, and scale.
+func TestRolloutWithKubectl(t *testing.T) {
+	s := StartServer(t, ServerOptions{})
+	startSimNodes(t, s, "edge-1")
+	s.MustKubectl(t, "apply", "-f", repoFile(t, "examples/nginx-deploy.yaml"))
+	rolledOut := func() {
+		t.Helper()
+		out := s.MustKubectl(t, "rollout", "status", "deployment/nginx-test", "--timeout=60s")
+		if !strings.Contains(out, `deployment "nginx-test" successfully rolled out`) {
+			t.Fatalf("rollout status:\n%s", out)
+		}
+	}
+	image := func() string {
+		return s.MustKubectl(t, "get", "deploy", "nginx-test", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+	}
+	rolledOut()
+	s.MustKubectl(t, "set", "image", "deployment/nginx-test", "nginx=nginx:1.27")
+	rolledOut()
+	history := s.MustKubectl(t, "rollout", "history", "deployment/nginx-test")
+	if !regexp.MustCompile(`(?m)^REVISION\s+CHANGE-CAUSE\n1\s+<none>\n2\s+<none>$`).MatchString(strings.TrimSpace(history)) {
+		t.Fatalf("rollout history:\n%s", history)
+	}
+	// kubectl warns, as it does against Kubernetes, that undo bypasses the
+	// last-applied annotation of an applied Deployment.
+	undo := func(args ...string) {
+		t.Helper()
+		r := s.Kubectl(t, append([]string{"rollout", "undo", "deployment/nginx-test"}, args...)...)
+		if r.ExitCode != 0 || !strings.Contains(r.Stdout, "deployment.apps/nginx-test rolled back") {
+			t.Fatalf("rollout undo %v:\n%s", args, r)
+		}
+	}
+	undo()
+	rolledOut()
+	if got := image(); got != "nginx" {
+		t.Fatalf("image after undo = %q, want nginx", got)
+	}
+	undo("--to-revision=2")
+	rolledOut()
+	if got := image(); got != "nginx:1.27" {
+		t.Fatalf("image after undo --to-revision=2 = %q, want nginx:1.27", got)
+	}
+	s.MustKubectl(t, "rollout", "pause", "deployment/nginx-test")
+	s.MustKubectl(t, "set", "image", "deployment/nginx-test", "nginx=nginx:1.28")
+	time.Sleep(time.Second)
+	if rs := s.MustKubectl(t, "get", "rs", "-l", "app=nginx", "-o", "name"); strings.Count(rs, "\n") != 2 {
+		t.Fatalf("a paused deployment rolled out anyway; replica sets:\n%s", rs)
+	}
+	s.MustKubectl(t, "rollout", "resume", "deployment/nginx-test")
+	rolledOut()
+	s.MustKubectl(t, "rollout", "restart", "deployment/nginx-test")
+	rolledOut()
+	s.MustKubectl(t, "scale", "deployment/nginx-test", "--replicas=3")
+	waitKubectl(t, s, "three ready replicas", func(out string) bool {
+		return regexp.MustCompile(`(?m)^nginx-test\s+3/3\s+3\s+3\s+`).MatchString(out)
+	}, "get", "deploy", "nginx-test")
+}
