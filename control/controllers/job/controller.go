@@ -108,7 +108,6 @@ func (c *controller) addPod(obj any) {
 		return
 	}
 	if k, ok := ownerKey(pod); ok {
-		fmt.Println("DEBUG add", pod.Name, pod.Status.Phase)
 		c.exp.CreationObserved(k)
 		c.ctrl.EnqueueKey(k)
 	}
@@ -156,6 +155,9 @@ func (c *controller) sync(ctx context.Context, k string) error {
 	if err := c.releaseOrphans(ctx, namespace, name, job.UID); err != nil {
 		return err
 	}
+	// Read before listing: a creation observed after the listing must not
+	// count as seen in it.
+	satisfied := c.exp.Satisfied(k)
 	pods, err := c.claimPods(ctx, job)
 	if err != nil {
 		return err
@@ -167,7 +169,7 @@ func (c *controller) sync(ctx context.Context, k string) error {
 		}
 		return c.expireTTL(ctx, job)
 	}
-	return c.syncJob(ctx, k, job, pods)
+	return c.syncJob(ctx, k, job, pods, satisfied)
 }
 
 // releaseOrphans removes the tracking finalizer from pods whose Job (of this

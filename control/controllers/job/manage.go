@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Upstream's back-off before replacing failed pods.
@@ -22,7 +21,7 @@ const (
 	maxFailureBackoff = 10 * time.Minute
 )
 
-func (c *controller) syncJob(ctx context.Context, k string, job *batchv1.Job, pods []*corev1.Pod) error {
+func (c *controller) syncJob(ctx context.Context, k string, job *batchv1.Job, pods []*corev1.Pod, satisfied bool) error {
 	now := c.now()
 	finishing := condition(&job.Status, batchv1.JobSuccessCriteriaMet) != nil || condition(&job.Status, batchv1.JobFailureTarget) != nil
 	job, err := c.track(ctx, k, job, pods, finishing)
@@ -74,7 +73,6 @@ func (c *controller) syncJob(ctx context.Context, k string, job *batchv1.Job, po
 			setCondition(st, batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue, reasonCompletions, msgCompletions, now)
 		}
 	}
-	satisfied := c.exp.Satisfied(k)
 	var created, deleted int
 	var manageErr error
 	target := condition(st, batchv1.JobFailureTarget)
@@ -183,12 +181,6 @@ func (c *controller) manage(ctx context.Context, k string, job *batchv1.Job, st 
 	indexes := make([]int, want-len(active))
 	for i := range indexes {
 		indexes[i] = -1
-	}
-	fmt.Println("DEBUG create", len(indexes), "active", len(active), "succeeded", succeeded, "rv", job.ResourceVersion, "st", st.Succeeded, st.UncountedTerminatedPods)
-	all, _ := c.pods.List(labels.Everything())
-	fmt.Println("DEBUG   all", len(all))
-	for _, p := range pods {
-		fmt.Println("DEBUG   pod", p.Name, p.UID, p.Status.Phase, p.Finalizers, p.DeletionTimestamp, c.isCounted(k, p.UID))
 	}
 	created, err = c.createPods(ctx, k, job, indexes)
 	return created, 0, err
