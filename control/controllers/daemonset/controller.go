@@ -213,6 +213,9 @@ func (c *controller) sync(ctx context.Context, k string) error {
 		c.recorder.Eventf(ds, corev1.EventTypeWarning, "SelectingAll", "This daemon set is selecting all pods. A non-empty selector is required.")
 		return nil
 	}
+	// Read before listing: a creation observed after the listing must not
+	// count as seen in it.
+	satisfied := c.exp.Satisfied(k)
 	pods, err := c.claimPods(ctx, ds, selector)
 	if err != nil {
 		return err
@@ -230,7 +233,7 @@ func (c *controller) sync(ctx context.Context, k string) error {
 		return err
 	}
 	hash := cur.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
-	if c.exp.Satisfied(k) {
+	if satisfied {
 		err := c.manage(ctx, ds, nodes, pods, hash)
 		if err == nil && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
 			err = c.rollingUpdate(ctx, ds, nodes, pods, hash)
