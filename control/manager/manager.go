@@ -14,15 +14,19 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/wasmkube/wasmkube/control/controllers/cronjob"
+	"github.com/wasmkube/wasmkube/control/controllers/daemonset"
 	"github.com/wasmkube/wasmkube/control/controllers/deployment"
 	"github.com/wasmkube/wasmkube/control/controllers/endpoints"
 	"github.com/wasmkube/wasmkube/control/controllers/endpointslice"
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/garbagecollector"
+	"github.com/wasmkube/wasmkube/control/controllers/job"
 	"github.com/wasmkube/wasmkube/control/controllers/namespace"
 	"github.com/wasmkube/wasmkube/control/controllers/nodeipam"
 	"github.com/wasmkube/wasmkube/control/controllers/nodelifecycle"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
+	"github.com/wasmkube/wasmkube/control/controllers/statefulset"
 	"github.com/wasmkube/wasmkube/control/scheduler"
 )
 
@@ -37,6 +41,10 @@ func controllers(config *rest.Config, opts Options) map[string]framework.Starter
 		"endpoints":        endpoints.Starter(),
 		"nodeipam":         nodeipam.Starter(nodeipam.Options{ClusterCIDR: opts.ClusterCIDR}),
 		"nodelifecycle":    nodelifecycle.Starter(nodelifecycle.Options{}),
+		"daemonset":        daemonset.Starter(),
+		"statefulset":      statefulset.Starter(),
+		"job":              job.Starter(),
+		"cronjob":          cronjob.Starter(),
 	}
 }
 

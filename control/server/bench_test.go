@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -345,7 +343,7 @@ func BenchmarkIdleMemory(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				time.Sleep(idleWait)
-				status, err := readProcStatus(srv.PID())
+				status, err := e2e.ProcStatus(srv.PID())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -359,26 +357,4 @@ func BenchmarkIdleMemory(b *testing.B) {
 			}
 		})
 	}
-}
-
-// readProcStatus returns the kB fields of /proc/PID/status.
-func readProcStatus(pid int) (map[string]int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fields := map[string]int64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), ":")
-		value, isKB := strings.CutSuffix(strings.TrimSpace(value), " kB")
-		if !ok || !isKB {
-			continue
-		}
-		if n, err := strconv.ParseInt(value, 10, 64); err == nil {
-			fields[name] = n
-		}
-	}
-	return fields, sc.Err()
 }

@@ -41,7 +41,7 @@ func repoFile(t *testing.T, rel string) string {
 }
 
 // writeFile writes a manifest into a temp dir and returns its path.
-func writeFile(t *testing.T, name, content string) string {
+func writeFile(t testing.TB, name, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
