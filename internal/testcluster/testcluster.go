@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/server"
 )
 
@@ -37,4 +38,20 @@ func Start(t testing.TB) (*server.Server, kubernetes.Interface) {
 		t.Fatalf("admin client: %v", err)
 	}
 	return s, client
+}
+
+// RunControllers runs the given controllers (and the scheduler, if it is
+// among them) against client until the test ends, and fails the test if
+// any of them stopped with an error.
+func RunControllers(t testing.TB, client kubernetes.Interface, starters map[string]framework.Starter) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- framework.Run(ctx, framework.NewContext(client, 0), starters) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("controllers: %v", err)
+		}
+	})
 }
