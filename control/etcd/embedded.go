@@ -27,7 +27,7 @@ type Config struct {
 	// disk of a small node.
 	QuotaBackendBytes int64
 	// SnapshotCount is the number of applied entries between snapshots
-	// (default 10000, etcd's default is 100000 which keeps more log in
+	// (default 5000, etcd's default is 100000 which keeps more log in
 	// memory).
 	SnapshotCount uint64
 	// ProgressNotifyInterval is how often idle watches get a progress
@@ -129,9 +129,11 @@ func embedConfig(cfg Config, clientPort, peerPort int) *embed.Config {
 	}
 	ecfg.SnapshotCount = cfg.SnapshotCount
 	if ecfg.SnapshotCount == 0 {
-		ecfg.SnapshotCount = 10000
+		ecfg.SnapshotCount = 5000
 	}
-	ecfg.SnapshotCatchUpEntries = 5000
+	// The raft log kept in memory is SnapshotCount plus these entries; an
+	// embedded single member has no follower to catch up, so keep few.
+	ecfg.SnapshotCatchUpEntries = 1000
 	ecfg.MaxSnapFiles = 2
 	ecfg.MaxWalFiles = 2
 	ecfg.WatchProgressNotifyInterval = cfg.ProgressNotifyInterval

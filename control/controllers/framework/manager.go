@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -37,7 +38,7 @@ func NewContext(client kubernetes.Interface, resync time.Duration) *Context {
 	recorders := map[string]record.EventRecorder{}
 	return &Context{
 		Client:    client,
-		Informers: informers.NewSharedInformerFactory(client, resync),
+		Informers: informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripManagedFields)),
 		Recorder: func(component string) record.EventRecorder {
 			mu.Lock()
 			defer mu.Unlock()
@@ -89,4 +90,14 @@ func Run(ctx context.Context, cc *Context, starters map[string]Starter) error {
 	}
 	cc.Informers.Shutdown()
 	return first
+}
+
+// StripManagedFields drops metadata.managedFields from cached objects, as
+// kube-controller-manager does: no controller reads them, and they are often
+// the largest part of an object, so caches of many pods hold far less.
+func StripManagedFields(obj any) (any, error) {
+	if accessor, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		accessor.GetObjectMeta().SetManagedFields(nil)
+	}
+	return obj, nil
 }

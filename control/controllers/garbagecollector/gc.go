@@ -69,6 +69,9 @@ func Starter(cfg *rest.Config) framework.Starter {
 				continue
 			}
 			inf := factory.ForResource(gvr).Informer()
+			if err := inf.SetTransform(framework.StripManagedFields); err != nil {
+				return nil, fmt.Errorf("%s transform: %w", gvr, err)
+			}
 			if _, err := inf.AddEventHandler(c.handler(gvr)); err != nil {
 				return nil, fmt.Errorf("%s handler: %w", gvr, err)
 			}
