@@ -532,3 +532,63 @@ func TestExternalEtcd(t *testing.T) {
 		t.Fatalf("second server does not serve the first's write: %v", err)
 	}
 }
+
+func TestDeleteCollectionAndWatchList(t *testing.T) {
+	_, cs := startServer(t)
+	ctx := testContext(t)
+	cms := cs.CoreV1().ConfigMaps("default")
+	for _, name := range []string{"a", "b", "keep"} {
+		labels := map[string]string{"batch": "x"}
+		if name == "keep" {
+			labels = nil
+		}
+		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// WatchList: the current state as ADDED, then the bookmark that ends it.
+	w, err := cms.Watch(ctx, metav1.ListOptions{
+		SendInitialEvents: ptr.To(true), AllowWatchBookmarks: true,
+		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var added []string
+	for ev := range w.ResultChan() {
+		if ev.Type == watch.Added {
+			added = append(added, ev.Object.(*corev1.ConfigMap).Name)
+			continue
+		}
+		cm, _ := ev.Object.(*corev1.ConfigMap)
+		if ev.Type != watch.Bookmark || cm == nil || cm.Annotations[metav1.InitialEventsAnnotationKey] != "true" {
+			t.Fatalf("after the initial events: %s %#v, want the initial-events-end bookmark", ev.Type, ev.Object)
+		}
+		break
+	}
+	w.Stop()
+	if fmt.Sprint(added) != "[a b keep]" {
+		t.Fatalf("initial events = %v", added)
+	}
+
+	if err := cms.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "batch=x"}); err != nil {
+		t.Fatalf("deletecollection: %v", err)
+	}
+	left, err := cms.List(ctx, metav1.ListOptions{})
+	if err != nil || len(left.Items) != 1 || left.Items[0].Name != "keep" {
+		t.Fatalf("after deletecollection: %v %v", err, left)
+	}
+
+	// timeoutSeconds ends a watch on the server's side.
+	start := time.Now()
+	w, err = cms.Watch(ctx, metav1.ListOptions{ResourceVersion: left.ResourceVersion, TimeoutSeconds: ptr.To[int64](1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range w.ResultChan() {
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("a watch with timeoutSeconds=1 lasted %s", d)
+	}
+}
