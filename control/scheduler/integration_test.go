@@ -14,29 +14,13 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
-	"github.com/wasmkube/wasmkube/control/server"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 // startServer runs a real control plane (embedded etcd, HTTPS API).
 func startServer(t testing.TB) kubernetes.Interface {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cs := testcluster.Start(t)
 	return cs
 }
 

@@ -3,7 +3,6 @@ package cronjob
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +17,8 @@ import (
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/job"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 // cluster is a real API server with simulated nodes, the CronJob
@@ -32,28 +31,8 @@ type cluster struct {
 
 func startCluster(t *testing.T, withJobs bool) *cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := simnode.Start(ctx, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Stop)
+	_, cs := testcluster.Start(t)
+	testcluster.StartNodes(t, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}}})
 	// The clock starts long before any CronJob exists, so nothing fires
 	// until the test moves it.
 	c := &cluster{cs: cs, clock: testingclock.NewFakeClock(time.Unix(0, 0).UTC())}
@@ -70,15 +49,7 @@ func startCluster(t *testing.T, withJobs bool) *cluster {
 	if withJobs {
 		starters["job"] = job.Starter()
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- framework.Run(runCtx, cc, starters) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
-	})
+	testcluster.RunControllersWith(t, cc, starters)
 	return c
 }
 
@@ -191,8 +162,8 @@ func TestEveryMinuteWithFakeClock(t *testing.T) {
 	if elapsed := time.Since(started); elapsed > 30*time.Second {
 		t.Errorf("two minutes of schedule took %s of real time", elapsed)
 	}
-	waitEvent(ctx, t, c.cs, "tick", "SuccessfulCreate", "Created job "+first)
-	waitEvent(ctx, t, c.cs, "tick", "SawCompletedJob", "Saw completed job: "+first+", condition: Complete")
+	testcluster.WaitEvent(ctx, t, c.cs, "tick", "SuccessfulCreate", "Created job "+first)
+	testcluster.WaitEvent(ctx, t, c.cs, "tick", "SawCompletedJob", "Saw completed job: "+first+", condition: Complete")
 }
 
 func TestForbidSkipsWhileRunning(t *testing.T) {
@@ -208,7 +179,7 @@ func TestForbidSkipsWhileRunning(t *testing.T) {
 	})
 	m2 := m1.Add(time.Minute)
 	c.tick(m2.Add(time.Second), "solo")
-	waitEvent(ctx, t, c.cs, "solo", "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
+	testcluster.WaitEvent(ctx, t, c.cs, "solo", "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
 	if _, err := c.cs.BatchV1().Jobs("default").Get(ctx, jobNameAt("solo", m2), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("job for the second minute: %v, want NotFound under Forbid", err)
 	}
@@ -277,31 +248,12 @@ func TestMissedSchedules(t *testing.T) {
 		_, err := c.cs.BatchV1().Jobs("default").Get(ctx, jobNameAt("burst", latest), metav1.GetOptions{})
 		return err == nil, nil
 	})
-	waitEvent(ctx, t, c.cs, "burst", "TooManyMissedTimes", "too many missed start times: 201. Set or decrease .spec.startingDeadlineSeconds or check clock skew")
+	testcluster.WaitEvent(ctx, t, c.cs, "burst", "TooManyMissedTimes", "too many missed start times: 201. Set or decrease .spec.startingDeadlineSeconds or check clock skew")
 	jobs, err = c.cs.BatchV1().Jobs("default").List(ctx, metav1.ListOptions{LabelSelector: "cron=burst"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(jobs.Items) != 1 {
 		t.Errorf("%d burst jobs, want 1", len(jobs.Items))
-	}
-}
-
-func waitEvent(ctx context.Context, t *testing.T, cs kubernetes.Interface, object, reason, msg string) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + object})
-		if err != nil {
-			return false, err
-		}
-		for _, e := range evs.Items {
-			if e.Reason == reason && strings.HasPrefix(e.Message, msg) {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Errorf("no event %s %q for %s: %v", reason, msg, object, err)
 	}
 }

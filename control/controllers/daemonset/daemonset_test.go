@@ -10,14 +10,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 // startCluster runs a real API server, simulated nodes and the DaemonSet
@@ -26,37 +25,14 @@ import (
 // which is what the scheduler does with them.
 func startCluster(t *testing.T, nodes []simnode.NodeSpec) kubernetes.Interface {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := simnode.Start(ctx, cs, simnode.Options{Nodes: nodes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Stop)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{"daemonset": Starter()})
-	}()
+	_, cs := testcluster.Start(t)
+	testcluster.StartNodes(t, cs, simnode.Options{Nodes: nodes})
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{"daemonset": Starter()})
+	binderCtx, stop := context.WithCancel(context.Background())
 	binderDone := make(chan struct{})
 	go func() {
 		defer close(binderDone)
-		_ = wait.PollUntilContextCancel(runCtx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		_ = wait.PollUntilContextCancel(binderCtx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			bindByAffinity(ctx, cs)
 			return false, nil
 		})
@@ -64,9 +40,6 @@ func startCluster(t *testing.T, nodes []simnode.NodeSpec) kubernetes.Interface {
 	t.Cleanup(func() {
 		stop()
 		<-binderDone
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
 	})
 	return cs
 }
@@ -180,7 +153,7 @@ func TestPlacementSkipsUntoleratedTaint(t *testing.T) {
 			t.Errorf("pod %s revision agent-%s: %v", p.Name, hash, err)
 		}
 	}
-	waitEvent(ctx, t, cs, "agent", "SuccessfulCreate", "Created pod: agent-")
+	testcluster.WaitEvent(ctx, t, cs, "agent", "SuccessfulCreate", "Created pod: agent-")
 }
 
 func TestRollingUpdateReplacesOnePodAtATime(t *testing.T) {
@@ -273,26 +246,4 @@ func hasToleration(ts []corev1.Toleration, key string, effect corev1.TaintEffect
 		}
 	}
 	return false
-}
-
-func waitEvent(ctx context.Context, t *testing.T, cs kubernetes.Interface, object, reason, msgPrefix string) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + object})
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		for _, e := range evs.Items {
-			if e.Reason == reason && strings.HasPrefix(e.Message, msgPrefix) {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Errorf("no event %s %q... for %s: %v", reason, msgPrefix, object, err)
-	}
 }

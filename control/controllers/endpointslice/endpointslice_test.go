@@ -20,51 +20,21 @@ import (
 	"github.com/wasmkube/wasmkube/control/controllers/endpoints"
 	"github.com/wasmkube/wasmkube/control/controllers/endpointslice"
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 // startCluster runs a real API server, three simulated nodes (n1 in zone
 // z1) and the EndpointSlice and Endpoints controllers.
 func startCluster(t *testing.T) (kubernetes.Interface, *simnode.Cluster) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := simnode.Start(ctx, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{
+	_, cs := testcluster.Start(t)
+	nodes := testcluster.StartNodes(t, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{
 		{Name: "n1", Labels: map[string]string{corev1.LabelTopologyZone: "z1"}}, {Name: "n2"}, {Name: "n3"},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nodes.Stop)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{
-			"endpointslice": endpointslice.Starter(),
-			"endpoints":     endpoints.Starter(),
-		})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{
+		"endpointslice": endpointslice.Starter(),
+		"endpoints":     endpoints.Starter(),
 	})
 	return cs, nodes
 }

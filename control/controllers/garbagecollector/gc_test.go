@@ -15,52 +15,24 @@ import (
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 // startCluster runs the API server without its own controllers, simulated
 // nodes that bind and run pods, the ReplicaSet controller and the collector.
 func startCluster(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := simnode.Start(ctx, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nodes.Stop)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{
-			"replicaset": replicaset.Starter(), "garbagecollector": Starter(s.LoopbackConfig()),
-		})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
+	s, cs := testcluster.Start(t)
+	testcluster.StartNodes(t, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}}})
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{
+		"replicaset": replicaset.Starter(), "garbagecollector": Starter(s.LoopbackConfig()),
 	})
 	return cs
 }
 
+// eventually is testcluster.Eventually polling twice as often, which
+// TestForegroundDeletion needs to see the owner waiting on its dependents.
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

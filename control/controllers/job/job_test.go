@@ -20,47 +20,17 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 // startCluster runs a real API server, two simulated nodes that bind and
 // run pods, and the Job controller.
 func startCluster(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := simnode.Start(ctx, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}, {Name: "n2"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Stop)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{"job": Starter()})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
-	})
+	_, cs := testcluster.Start(t)
+	testcluster.StartNodes(t, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}, {Name: "n2"}}})
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{"job": Starter()})
 	return cs
 }
 
@@ -215,8 +185,8 @@ func TestJobRunsToCompletion(t *testing.T) {
 	if seen != 3 {
 		t.Errorf("saw %d pods, want 3", seen)
 	}
-	waitEvent(ctx, t, cs, "pi", "SuccessfulCreate", "Created pod: pi-")
-	waitEvent(ctx, t, cs, "pi", "Completed", "Job completed")
+	testcluster.WaitEvent(ctx, t, cs, "pi", "SuccessfulCreate", "Created pod: pi-")
+	testcluster.WaitEvent(ctx, t, cs, "pi", "Completed", "Job completed")
 }
 
 func TestJobBackoffLimitExceeded(t *testing.T) {
@@ -240,7 +210,7 @@ func TestJobBackoffLimitExceeded(t *testing.T) {
 	if done.Status.Failed != 2 || done.Status.Succeeded != 0 || done.Status.Active != 0 || done.Status.CompletionTime != nil {
 		t.Errorf("status = %+v, want failed 2, no success, nothing active, no completion time", done.Status)
 	}
-	waitEvent(ctx, t, cs, "fail", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+	testcluster.WaitEvent(ctx, t, cs, "fail", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
 }
 
 func TestIndexedJobThenTTL(t *testing.T) {
@@ -295,24 +265,5 @@ func TestIndexedJobThenTTL(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("job not deleted after its TTL: %v", err)
-	}
-}
-
-func waitEvent(ctx context.Context, t *testing.T, cs kubernetes.Interface, object, reason, msg string) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + object})
-		if err != nil {
-			return false, err
-		}
-		for _, e := range evs.Items {
-			if e.Reason == reason && strings.HasPrefix(e.Message, msg) {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Errorf("no event %s %q for %s: %v", reason, msg, object, err)
 	}
 }

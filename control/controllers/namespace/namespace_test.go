@@ -10,72 +10,26 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/garbagecollector"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 func startCluster(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := simnode.Start(ctx, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nodes.Stop)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{
-			"replicaset":       replicaset.Starter(),
-			"garbagecollector": garbagecollector.Starter(s.LoopbackConfig()),
-			"namespace":        Starter(s.LoopbackConfig()),
-		})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
+	s, cs := testcluster.Start(t)
+	testcluster.StartNodes(t, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}}})
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{
+		"replicaset":       replicaset.Starter(),
+		"garbagecollector": garbagecollector.Starter(s.LoopbackConfig()),
+		"namespace":        Starter(s.LoopbackConfig()),
 	})
 	return cs
-}
-
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var last error
-	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		last = err
-		return ok && err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not reached: %v (last error: %v)", what, err, last)
-	}
 }
 
 func condition(ns *corev1.Namespace, t corev1.NamespaceConditionType) *corev1.NamespaceCondition {
@@ -129,7 +83,7 @@ func TestNamespaceDeletionRemovesContent(t *testing.T) {
 	if _, err := cs.AppsV1().ReplicaSets(name).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "three running pods", func(ctx context.Context) (bool, error) {
+	testcluster.Eventually(t, 30*time.Second, "three running pods", func(ctx context.Context) (bool, error) {
 		pods, err := cs.CoreV1().Pods(name).List(ctx, metav1.ListOptions{FieldSelector: "status.phase=Running"})
 		return err == nil && len(pods.Items) == 3, err
 	})
@@ -139,7 +93,7 @@ func TestNamespaceDeletionRemovesContent(t *testing.T) {
 	}
 	// Everything but the held ConfigMap goes; the namespace stays
 	// Terminating and says why.
-	eventually(t, "content removed except the held object", func(ctx context.Context) (bool, error) {
+	testcluster.Eventually(t, 30*time.Second, "content removed except the held object", func(ctx context.Context) (bool, error) {
 		ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -176,7 +130,7 @@ func TestNamespaceDeletionRemovesContent(t *testing.T) {
 	if _, err := cs.CoreV1().ConfigMaps(name).Patch(ctx, "held", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "namespace gone", func(ctx context.Context) (bool, error) {
+	testcluster.Eventually(t, 30*time.Second, "namespace gone", func(ctx context.Context) (bool, error) {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})

@@ -14,44 +14,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
-	"github.com/wasmkube/wasmkube/control/server"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
-
-func startServer(t *testing.T) kubernetes.Interface {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
 
 func runController(t *testing.T, cs kubernetes.Interface, opts Options) {
 	t.Helper()
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{"nodeipam": Starter(opts)})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
-	})
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{"nodeipam": Starter(opts)})
 }
 
 func createNode(t *testing.T, cs kubernetes.Interface, name, cidr string) {
@@ -88,7 +56,7 @@ func podCIDR(t *testing.T, cs kubernetes.Interface, name string) string {
 }
 
 func TestDefaultClusterCIDR(t *testing.T) {
-	cs := startServer(t)
+	_, cs := testcluster.Start(t)
 	runController(t, cs, Options{})
 	cluster := netip.MustParsePrefix(DefaultClusterCIDR)
 	seen := map[string]string{}
@@ -109,7 +77,7 @@ func TestDefaultClusterCIDR(t *testing.T) {
 }
 
 func TestExhaustionAndReuseAfterDelete(t *testing.T) {
-	cs := startServer(t)
+	_, cs := testcluster.Start(t)
 	ctx := context.Background()
 	// Four ranges; one is held before the controller starts, so the
 	// controller must learn it from the existing Node.

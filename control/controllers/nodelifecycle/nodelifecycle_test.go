@@ -15,51 +15,21 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 const grace = 2 * time.Second
 
 func startCluster(t *testing.T) (kubernetes.Interface, *simnode.Cluster) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := simnode.Start(ctx, cs, simnode.Options{
+	_, cs := testcluster.Start(t)
+	nodes := testcluster.StartNodes(t, cs, simnode.Options{
 		Bind: true, LeaseInterval: 300 * time.Millisecond,
 		Nodes: []simnode.NodeSpec{{Name: "n1"}, {Name: "n2"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nodes.Stop)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{
-			"nodelifecycle": Starter(Options{GracePeriod: grace, StartupGracePeriod: grace}),
-		})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{
+		"nodelifecycle": Starter(Options{GracePeriod: grace, StartupGracePeriod: grace}),
 	})
 	return cs, nodes
 }

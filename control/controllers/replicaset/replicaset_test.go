@@ -13,52 +13,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 // startCluster runs a real API server, two simulated nodes that bind and
 // run pods, and the ReplicaSet controller.
 func startCluster(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := simnode.Start(ctx, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}, {Name: "n2"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nodes.Stop)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{"replicaset": Starter()})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
-	})
+	_, cs := testcluster.Start(t)
+	testcluster.StartNodes(t, cs, simnode.Options{Bind: true, Nodes: []simnode.NodeSpec{{Name: "n1"}, {Name: "n2"}}})
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{"replicaset": Starter()})
 	return cs
 }
 
@@ -91,21 +60,6 @@ func activePods(ctx context.Context, cs kubernetes.Interface, name string) ([]co
 	return out, nil
 }
 
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var last error
-	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		last = err
-		return ok && err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not reached: %v (last error: %v)", what, err, last)
-	}
-}
-
 func TestReplicaSetLifecycle(t *testing.T) {
 	cs := startCluster(t)
 	ctx := context.Background()
@@ -118,7 +72,7 @@ func TestReplicaSetLifecycle(t *testing.T) {
 	})
 
 	var pods []corev1.Pod
-	eventually(t, "3 running pods and a complete status", func(ctx context.Context) (bool, error) {
+	testcluster.Eventually(t, 30*time.Second, "3 running pods and a complete status", func(ctx context.Context) (bool, error) {
 		pods, err = activePods(ctx, cs, "web")
 		if err != nil || len(pods) != 3 {
 			return false, err
@@ -146,7 +100,7 @@ func TestReplicaSetLifecycle(t *testing.T) {
 	if err := cs.CoreV1().Pods("default").Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "replacement pod", func(ctx context.Context) (bool, error) {
+	testcluster.Eventually(t, 30*time.Second, "replacement pod", func(ctx context.Context) (bool, error) {
 		pods, err = activePods(ctx, cs, "web")
 		if err != nil || len(pods) != 3 {
 			return false, err
@@ -167,7 +121,7 @@ func TestReplicaSetLifecycle(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, orphan, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "orphan adopted and replicas back to 3", func(ctx context.Context) (bool, error) {
+	testcluster.Eventually(t, 30*time.Second, "orphan adopted and replicas back to 3", func(ctx context.Context) (bool, error) {
 		pods, err = activePods(ctx, cs, "web")
 		if err != nil || len(pods) != 3 {
 			return false, err
@@ -187,7 +141,7 @@ func TestReplicaSetLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cs.CoreV1().Pods("default").Delete(context.Background(), released, metav1.DeleteOptions{}) })
-	eventually(t, "relabelled pod released and replaced", func(ctx context.Context) (bool, error) {
+	testcluster.Eventually(t, 30*time.Second, "relabelled pod released and replaced", func(ctx context.Context) (bool, error) {
 		p, err := cs.CoreV1().Pods("default").Get(ctx, released, metav1.GetOptions{})
 		if err != nil || len(p.OwnerReferences) != 0 {
 			return false, err
@@ -200,7 +154,7 @@ func TestReplicaSetLifecycle(t *testing.T) {
 	if _, err := cs.AppsV1().ReplicaSets("default").Patch(ctx, "web", types.MergePatchType, []byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "scaled down to 1", func(ctx context.Context) (bool, error) {
+	testcluster.Eventually(t, 30*time.Second, "scaled down to 1", func(ctx context.Context) (bool, error) {
 		pods, err = activePods(ctx, cs, "web")
 		if err != nil || len(pods) != 1 {
 			return false, err

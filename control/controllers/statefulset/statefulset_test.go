@@ -2,7 +2,6 @@ package statefulset
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,50 +16,20 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
-	"github.com/wasmkube/wasmkube/control/server"
 	"github.com/wasmkube/wasmkube/internal/simnode"
+	"github.com/wasmkube/wasmkube/internal/testcluster"
 )
 
 // startCluster runs a real API server, two simulated nodes that bind pods
 // and turn them Ready after a delay, and the StatefulSet controller.
 func startCluster(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), SecurePort: 0})
-	if err != nil {
-		t.Fatalf("starting server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := simnode.Start(ctx, cs, simnode.Options{
+	_, cs := testcluster.Start(t)
+	testcluster.StartNodes(t, cs, simnode.Options{
 		Bind: true, ReadyDelay: 300 * time.Millisecond,
 		Nodes: []simnode.NodeSpec{{Name: "n1"}, {Name: "n2"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Stop)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- framework.Run(runCtx, framework.NewContext(cs, 0), map[string]framework.Starter{"statefulset": Starter()})
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
-		}
-	})
+	testcluster.RunControllers(t, cs, map[string]framework.Starter{"statefulset": Starter()})
 	return cs
 }
 
@@ -245,8 +214,8 @@ func TestOrderedReadyScaleUpDownAndClaims(t *testing.T) {
 	if _, err := cs.CoreV1().PersistentVolumeClaims("default").Get(ctx, "www-web-2", metav1.GetOptions{}); err != nil {
 		t.Errorf("claim www-web-2 after scale down: %v, want it retained", err)
 	}
-	waitEvent(ctx, t, cs, "web", "SuccessfulCreate", "create Pod web-0 in StatefulSet web successful")
-	waitEvent(ctx, t, cs, "web", "SuccessfulDelete", "delete Pod web-2 in StatefulSet web successful")
+	testcluster.WaitEvent(ctx, t, cs, "web", "SuccessfulCreate", "create Pod web-0 in StatefulSet web successful")
+	testcluster.WaitEvent(ctx, t, cs, "web", "SuccessfulDelete", "delete Pod web-2 in StatefulSet web successful")
 }
 
 func TestPartitionedRollingUpdate(t *testing.T) {
@@ -314,24 +283,5 @@ func TestPartitionedRollingUpdate(t *testing.T) {
 	}
 	if len(revs.Items) != 2 {
 		t.Errorf("%d controller revisions, want 2", len(revs.Items))
-	}
-}
-
-func waitEvent(ctx context.Context, t *testing.T, cs kubernetes.Interface, object, reason, msg string) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + object})
-		if err != nil {
-			return false, err
-		}
-		for _, e := range evs.Items {
-			if e.Reason == reason && strings.HasPrefix(e.Message, msg) {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Errorf("no event %s %q for %s: %v", reason, msg, object, err)
 	}
 }
