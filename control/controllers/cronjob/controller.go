@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Name is the controller's name and event source.
@@ -80,15 +81,9 @@ func (c *Controller) Run(ctx context.Context) error { return c.ctrl.Run(ctx, 2, 
 func (c *Controller) Enqueue(namespace, name string) { c.ctrl.EnqueueKey(namespace + "/" + name) }
 
 func (c *Controller) enqueueOwner(obj any) {
-	job, ok := obj.(*batchv1.Job)
+	job, ok := tombstone.Unwrap[*batchv1.Job](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if job, ok = tomb.Obj.(*batchv1.Job); !ok {
-			return
-		}
+		return
 	}
 	if ref := metav1.GetControllerOf(job); ref != nil && ref.Kind == cronJobKind.Kind {
 		c.Enqueue(job.Namespace, ref.Name)

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Name is the controller's name and event source.
@@ -146,15 +146,9 @@ func (c *controller) updatePod(oldObj, newObj any) {
 }
 
 func (c *controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := tombstone.Unwrap[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	if k, ok := c.ownerKey(pod); ok {
 		c.exp.DeletionObserved(k, key(pod.Namespace, pod.Name))
@@ -248,32 +242,7 @@ func (c *controller) sync(ctx context.Context, k string) error {
 
 // claimPods returns the pods the DaemonSet owns, adopting matching orphans.
 func (c *controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector) ([]*corev1.Pod, error) {
-	all, err := c.pods.Pods(ds.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing pods: %w", err)
-	}
-	m := &replicaset.RefManager{
-		Owner: ds, OwnerGVK: dsKind, Selector: selector,
-		Recheck: func(ctx context.Context) error {
-			fresh, err := c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != ds.UID || fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("daemonset %s/%s is gone or being deleted", ds.Namespace, ds.Name)
-			}
-			return nil
-		},
-		Patch: func(ctx context.Context, ns, n string, patch []byte) error {
-			_, err := c.client.CoreV1().Pods(ns).Patch(ctx, n, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-			return err
-		},
-	}
-	pods, err := replicaset.Claim(ctx, m, all)
-	if err != nil {
-		return nil, fmt.Errorf("claiming pods: %w", err)
-	}
-	return pods, nil
+	return replicaset.ClaimPods(ctx, c.client, c.pods, ds, dsKind, selector, c.client.AppsV1().DaemonSets(ds.Namespace).Get)
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Name is the controller's name and event source.
@@ -67,18 +68,10 @@ func Starter() framework.Starter {
 	}
 }
 
-func unwrap[T any](obj any) (T, bool) {
-	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
-	v, ok := obj.(T)
-	return v, ok
-}
-
 // rsChanged enqueues the Deployment that owns a ReplicaSet, or for an
 // orphan every Deployment that could adopt it.
 func (c *controller) rsChanged(obj any) {
-	rs, ok := unwrap[*appsv1.ReplicaSet](obj)
+	rs, ok := tombstone.Unwrap[*appsv1.ReplicaSet](obj)
 	if !ok {
 		return
 	}
@@ -106,7 +99,7 @@ func (c *controller) rsChanged(obj any) {
 // podDeleted matters to Recreate only, which waits for old pods to be gone
 // before it creates new ones.
 func (c *controller) podDeleted(obj any) {
-	pod, ok := unwrap[*corev1.Pod](obj)
+	pod, ok := tombstone.Unwrap[*corev1.Pod](obj)
 	if !ok {
 		return
 	}

@@ -56,20 +56,7 @@ func Starter() framework.Starter {
 		if _, err := svcInf.Informer().AddEventHandler(c.ctrl.Handler()); err != nil {
 			return nil, fmt.Errorf("service handler: %w", err)
 		}
-		if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: c.podEvent,
-			UpdateFunc: func(oldObj, newObj any) {
-				old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
-				if !endpointslice.PodChanged(old, cur) {
-					return
-				}
-				if !labels.Equals(old.Labels, cur.Labels) {
-					c.podEvent(old)
-				}
-				c.podEvent(cur)
-			},
-			DeleteFunc: c.podEvent,
-		}); err != nil {
+		if _, err := podInf.Informer().AddEventHandler(endpointslice.PodHandler(c.services, c.ctrl.EnqueueKey)); err != nil {
 			return nil, fmt.Errorf("pod handler: %w", err)
 		}
 		// A deleted or hand-edited Endpoints object of a selector Service
@@ -83,19 +70,6 @@ func Starter() framework.Starter {
 		return func(ctx context.Context) error {
 			return c.ctrl.Run(ctx, 5, svcInf.Informer().HasSynced, podInf.Informer().HasSynced, epInf.Informer().HasSynced)
 		}, nil
-	}
-}
-
-func (c *controller) podEvent(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	for _, key := range endpointslice.ServicesForPod(c.services, pod) {
-		c.ctrl.EnqueueKey(key)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // ControllerName is the managed-by label value and event source, upstream's.
@@ -53,20 +54,7 @@ func Starter() framework.Starter {
 		if _, err := svcInf.Informer().AddEventHandler(c.ctrl.Handler()); err != nil {
 			return nil, fmt.Errorf("service handler: %w", err)
 		}
-		if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: c.podEvent,
-			UpdateFunc: func(oldObj, newObj any) {
-				old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
-				if !PodChanged(old, cur) {
-					return
-				}
-				if !labels.Equals(old.Labels, cur.Labels) {
-					c.podEvent(old)
-				}
-				c.podEvent(cur)
-			},
-			DeleteFunc: c.podEvent,
-		}); err != nil {
+		if _, err := podInf.Informer().AddEventHandler(PodHandler(c.services, c.ctrl.EnqueueKey)); err != nil {
 			return nil, fmt.Errorf("pod handler: %w", err)
 		}
 		if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -88,19 +76,6 @@ func Starter() framework.Starter {
 	}
 }
 
-func (c *controller) podEvent(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	for _, key := range ServicesForPod(c.services, pod) {
-		c.ctrl.EnqueueKey(key)
-	}
-}
-
 // nodeUpdate resyncs every Service when a node's zone changes, since
 // endpoints carry their node's zone. Zones change rarely.
 func (c *controller) nodeUpdate(oldObj, newObj any) {
@@ -118,10 +93,7 @@ func (c *controller) nodeUpdate(oldObj, newObj any) {
 }
 
 func (c *controller) sliceEvent(obj any, deleted bool) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	s, ok := obj.(*discoveryv1.EndpointSlice)
+	s, ok := tombstone.Unwrap[*discoveryv1.EndpointSlice](obj)
 	if !ok || s.Labels[discoveryv1.LabelManagedBy] != ControllerName {
 		return
 	}

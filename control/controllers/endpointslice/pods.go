@@ -10,6 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // IsPodReady reports whether the pod's Ready condition is True.
@@ -213,6 +216,35 @@ func PodChanged(old, cur *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// PodHandler passes to enqueue the keys of the Services that select a pod
+// whenever the pod can change their endpoints. A relabelled pod also wakes
+// the Services that selected it before, which must drop it.
+func PodHandler(services corelisters.ServiceLister, enqueue func(key string)) cache.ResourceEventHandlerFuncs {
+	event := func(obj any) {
+		pod, ok := tombstone.Unwrap[*corev1.Pod](obj)
+		if !ok {
+			return
+		}
+		for _, key := range ServicesForPod(services, pod) {
+			enqueue(key)
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: event,
+		UpdateFunc: func(oldObj, newObj any) {
+			old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
+			if !PodChanged(old, cur) {
+				return
+			}
+			if !labels.Equals(old.Labels, cur.Labels) {
+				event(old)
+			}
+			event(cur)
+		},
+		DeleteFunc: event,
+	}
 }
 
 // ServiceAddressTypes lists the address families a Service's endpoints are

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Name is the controller's name.
@@ -127,16 +128,8 @@ func (c *collector) handler(gvr schema.GroupVersionResource) cache.ResourceEvent
 	}
 }
 
-func metaOf(obj any) (metav1.Object, bool) {
-	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
-	m, ok := obj.(metav1.Object)
-	return m, ok
-}
-
 func (c *collector) observe(gvr schema.GroupVersionResource, obj any) {
-	m, ok := metaOf(obj)
+	m, ok := tombstone.Unwrap[metav1.Object](obj)
 	if !ok {
 		return
 	}
@@ -158,7 +151,7 @@ func (c *collector) observe(gvr schema.GroupVersionResource, obj any) {
 }
 
 func (c *collector) forget(obj any) {
-	m, ok := metaOf(obj)
+	m, ok := tombstone.Unwrap[metav1.Object](obj)
 	if !ok {
 		return
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Name is the controller's name and event source.
@@ -114,15 +115,9 @@ func (c *controller) addPod(obj any) {
 }
 
 func (c *controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := tombstone.Unwrap[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	if k, ok := ownerKey(pod); ok {
 		c.exp.DeletionObserved(k, pod.Namespace+"/"+pod.Name)
@@ -199,32 +194,7 @@ func (c *controller) claimPods(ctx context.Context, job *batchv1.Job) ([]*corev1
 	if err != nil {
 		return nil, fmt.Errorf("job %s/%s selector: %w", job.Namespace, job.Name, err)
 	}
-	all, err := c.pods.Pods(job.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing pods: %w", err)
-	}
-	m := &replicaset.RefManager{
-		Owner: job, OwnerGVK: jobKind, Selector: selector,
-		Recheck: func(ctx context.Context) error {
-			fresh, err := c.client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != job.UID || fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("job %s/%s is gone or being deleted", job.Namespace, job.Name)
-			}
-			return nil
-		},
-		Patch: func(ctx context.Context, ns, n string, patch []byte) error {
-			_, err := c.client.CoreV1().Pods(ns).Patch(ctx, n, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-			return err
-		},
-	}
-	pods, err := replicaset.Claim(ctx, m, all)
-	if err != nil {
-		return nil, fmt.Errorf("claiming pods: %w", err)
-	}
-	return pods, nil
+	return replicaset.ClaimPods(ctx, c.client, c.pods, job, jobKind, selector, c.client.BatchV1().Jobs(job.Namespace).Get)
 }
 
 // stale reports whether the cached Job predates the last status written.

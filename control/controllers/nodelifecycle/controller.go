@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Names of the two loops; the event sources are upstream's.
@@ -141,10 +142,7 @@ func (c *controller) leaseEvent(obj any) {
 }
 
 func (c *controller) podEvent(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+	if p, ok := tombstone.Unwrap[*corev1.Pod](obj); ok && p.Spec.NodeName != "" {
 		c.podCtrl.Enqueue(p)
 	}
 }

@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 )
 
 // RefManager adopts and releases objects for one controller object, as
@@ -133,4 +137,45 @@ func (m *RefManager) release(ctx context.Context, obj metav1.Object) error {
 		return fmt.Errorf("releasing %s: %w", obj.GetName(), err)
 	}
 	return nil
+}
+
+// ClaimPods returns the pods in owner's namespace that owner controls,
+// adopting matching orphans and releasing owned pods that stopped matching.
+// get re-reads the owner from the API server (a typed client's Get) for the
+// recheck before the first adoption: the cache may not yet show that the
+// owner is gone or being deleted.
+func ClaimPods[T metav1.Object](ctx context.Context, client kubernetes.Interface, pods corelisters.PodLister,
+	owner metav1.Object, gvk schema.GroupVersionKind, selector labels.Selector,
+	get func(context.Context, string, metav1.GetOptions) (T, error)) ([]*corev1.Pod, error) {
+	all, err := pods.Pods(owner.GetNamespace()).List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	m := &RefManager{
+		Owner: owner, OwnerGVK: gvk, Selector: selector,
+		Recheck: func(ctx context.Context) error {
+			fresh, err := get(ctx, owner.GetName(), metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if fresh.GetUID() != owner.GetUID() || fresh.GetDeletionTimestamp() != nil {
+				return fmt.Errorf("%s %s/%s is gone or being deleted",
+					strings.ToLower(gvk.Kind), owner.GetNamespace(), owner.GetName())
+			}
+			return nil
+		},
+		Patch: patchPod(client),
+	}
+	claimed, err := Claim(ctx, m, all)
+	if err != nil {
+		return nil, fmt.Errorf("claiming pods: %w", err)
+	}
+	return claimed, nil
+}
+
+func patchPod(client kubernetes.Interface) func(ctx context.Context, namespace, name string, patch []byte) error {
+	return func(ctx context.Context, namespace, name string, patch []byte) error {
+		_, err := client.CoreV1().Pods(namespace).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		return err
+	}
 }

@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Name is the controller's name and event source.
@@ -156,15 +156,9 @@ func (c *controller) updatePod(oldObj, newObj any) {
 }
 
 func (c *controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := tombstone.Unwrap[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOf(pod)
 	rs := c.owner(pod.Namespace, ref)
@@ -221,10 +215,7 @@ func (c *controller) sync(ctx context.Context, k string) error {
 			}
 			return nil
 		},
-		Patch: func(ctx context.Context, ns, n string, patch []byte) error {
-			_, err := c.client.CoreV1().Pods(ns).Patch(ctx, n, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-			return err
-		},
+		Patch: patchPod(c.client),
 	}
 	pods, err := Claim(ctx, m, active)
 	if err != nil {

@@ -11,7 +11,9 @@
 //     deletion of the ReplicaSet waits for them.
 //   - Ownership follows the selector (see Claim): an orphan pod that matches
 //     is adopted, an owned pod that stops matching is released. The same
-//     claim logic serves the Deployment controller for ReplicaSets.
+//     claim logic serves the Deployment controller for ReplicaSets, and
+//     through ClaimPods the DaemonSet, Job and StatefulSet controllers for
+//     their pods.
 //   - Expectations remember how many creations and deletions are in flight,
 //     so that a sync that runs before the informer has seen the pods it just
 //     created does not create them again.

@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Name is the controller's name and event source.
@@ -76,15 +76,9 @@ func Starter() framework.Starter {
 // enqueueOwner wakes the StatefulSet controlling a pod, or every set whose
 // selector matches an orphan, which may adopt it.
 func (c *controller) enqueueOwner(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := tombstone.Unwrap[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if ref.Kind == setKind.Kind {
@@ -144,30 +138,5 @@ func (c *controller) sync(ctx context.Context, k string) error {
 
 // claimPods returns the pods the set owns, adopting matching orphans.
 func (c *controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, selector labels.Selector) ([]*corev1.Pod, error) {
-	all, err := c.pods.Pods(set.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing pods: %w", err)
-	}
-	m := &replicaset.RefManager{
-		Owner: set, OwnerGVK: setKind, Selector: selector,
-		Recheck: func(ctx context.Context) error {
-			fresh, err := c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != set.UID || fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("statefulset %s/%s is gone or being deleted", set.Namespace, set.Name)
-			}
-			return nil
-		},
-		Patch: func(ctx context.Context, ns, n string, patch []byte) error {
-			_, err := c.client.CoreV1().Pods(ns).Patch(ctx, n, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-			return err
-		},
-	}
-	pods, err := replicaset.Claim(ctx, m, all)
-	if err != nil {
-		return nil, fmt.Errorf("claiming pods: %w", err)
-	}
-	return pods, nil
+	return replicaset.ClaimPods(ctx, c.client, c.pods, set, setKind, selector, c.client.AppsV1().StatefulSets(set.Namespace).Get)
 }

@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wasmkube/wasmkube/control/controllers/history"
 )
 
 // ordinal parses "<set>-<n>"; -1 means the pod's name is not one of the set's.
@@ -35,7 +37,7 @@ func claimName(tmpl *corev1.PersistentVolumeClaim, set *appsv1.StatefulSet, ord 
 // newPod is replica ord at revision rev: stable name, hostname and
 // subdomain, the identity labels, and its claims mounted.
 func newPod(set *appsv1.StatefulSet, rev *appsv1.ControllerRevision, ord int) (*corev1.Pod, error) {
-	tmpl, err := templateOf(rev)
+	tmpl, err := history.Template(rev)
 	if err != nil {
 		return nil, err
 	}
