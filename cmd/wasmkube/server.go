@@ -39,12 +39,19 @@ func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(out io.
 	if err != nil {
 		return err
 	}
-	if err := manager.Start(ctx, s.LoopbackConfig(), manager.Options{ClusterCIDR: opts.ClusterCIDR}); err != nil {
+	// The scheduler and controllers stop first, releasing their leases
+	// while the API server still answers.
+	components, stopComponents := context.WithCancel(context.Background())
+	defer stopComponents()
+	waitComponents, err := manager.Start(components, s.LoopbackConfig(), manager.Options{ClusterCIDR: opts.ClusterCIDR})
+	if err != nil {
 		return err
 	}
 	ready(cmd.ErrOrStderr(), s, time.Since(start))
 	trimStartupMemory()
 	<-ctx.Done()
+	stopComponents()
+	waitComponents()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return s.Shutdown(shutdownCtx)

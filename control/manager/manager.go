@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -55,17 +56,21 @@ type Options struct {
 }
 
 // Start launches the scheduler and the controller manager; they stop when
-// ctx ends.
-func Start(ctx context.Context, config *rest.Config, opts Options) error {
+// ctx ends, and the returned wait blocks until they have (leases released),
+// so that the API server is stopped only after its clients.
+func Start(ctx context.Context, config *rest.Config, opts Options) (wait func(), err error) {
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
-		return fmt.Errorf("manager: client: %w", err)
+		return nil, fmt.Errorf("manager: client: %w", err)
 	}
 	if err := scheduler.EnsureWasmRuntimeClass(ctx, client); err != nil {
-		return fmt.Errorf("manager: %w", err)
+		return nil, fmt.Errorf("manager: %w", err)
 	}
+	var running sync.WaitGroup
 	run := func(name string, f func(context.Context) error) {
+		running.Add(1)
 		go func() {
+			defer running.Done()
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				slog.Error("component stopped", "component", name, "err", err)
 			}
@@ -82,5 +87,5 @@ func Start(ctx context.Context, config *rest.Config, opts Options) error {
 				return framework.Run(ctx, framework.NewContext(client, 0), controllers(config, opts))
 			})
 	})
-	return nil
+	return running.Wait, nil
 }
