@@ -1,0 +1,182 @@
+package testimages
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// HelloBinary is where the hello server sits inside the image, and its
+// entrypoint.
+const HelloBinary = "/hello"
+
+// HelloPort is the port the hello server listens on unless HELLO_ADDR says
+// otherwise.
+const HelloPort = 8080
+
+// Annotation keys for OCI layouts. containerd names an imported image after
+// the first and falls back to the second, which the OCI spec allows to be a
+// bare tag.
+const (
+	annotationContainerdName = "io.containerd.image.name"
+	annotationOCIRefName     = "org.opencontainers.image.ref.name"
+)
+
+// BuildHelloImage builds the hello server into an image named ref and writes
+// it as a docker-format archive (the `docker save` layout) in a temporary
+// directory of t. It returns the archive's path.
+func BuildHelloImage(t testing.TB, ref string) (archivePath string) {
+	t.Helper()
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		t.Fatalf("image reference %q: %v", ref, err)
+	}
+	img := HelloImage(t)
+	archivePath = filepath.Join(t.TempDir(), "hello-docker.tar")
+	if err := tarball.WriteToFile(archivePath, tag, img); err != nil {
+		t.Fatalf("write docker archive: %v", err)
+	}
+	return archivePath
+}
+
+// BuildHelloOCIArchive is BuildHelloImage writing an OCI image layout in a
+// tar instead, with the full reference in the index annotations.
+func BuildHelloOCIArchive(t testing.TB, ref string) (archivePath string) {
+	t.Helper()
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		t.Fatalf("image reference %q: %v", ref, err)
+	}
+	img := HelloImage(t)
+	dir := t.TempDir()
+	layoutDir := filepath.Join(dir, "layout")
+	p, err := layout.Write(layoutDir, empty.Index)
+	if err != nil {
+		t.Fatalf("create OCI layout: %v", err)
+	}
+	err = p.AppendImage(img, layout.WithAnnotations(map[string]string{
+		annotationContainerdName: tag.Name(),
+		annotationOCIRefName:     tag.TagStr(),
+	}))
+	if err != nil {
+		t.Fatalf("write OCI layout: %v", err)
+	}
+	archivePath = filepath.Join(dir, "hello-oci.tar")
+	if err := tarDir(layoutDir, archivePath); err != nil {
+		t.Fatalf("tar OCI layout: %v", err)
+	}
+	return archivePath
+}
+
+// HelloImage returns the hello server as an in-memory image for the
+// machine's architecture, with OCI media types.
+func HelloImage(t testing.TB) v1.Image {
+	t.Helper()
+	bin := BuildHelloBinary(t)
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layerTar, err := singleFileTar(HelloBinary[1:], data, 0o755)
+	if err != nil {
+		t.Fatalf("layer tar: %v", err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		t.Fatalf("layer: %v", err)
+	}
+	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(base, layer)
+	if err != nil {
+		t.Fatalf("append layer: %v", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS = "linux"
+	cf.Architecture = runtime.GOARCH
+	cf.Config.Entrypoint = []string{HelloBinary}
+	cf.Config.Env = []string{"PATH=/"}
+	cf.Config.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatalf("image config: %v", err)
+	}
+	return img
+}
+
+// BuildHelloBinary compiles testdata/hello as a static binary and returns
+// its path. The go build cache makes every call after the first cheap.
+func BuildHelloBinary(t testing.TB) string {
+	t.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the testimages source directory")
+	}
+	src := filepath.Join(filepath.Dir(self), "testdata", "hello")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out := filepath.Join(t.TempDir(), "hello")
+	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	cmd.Dir = src
+	// CGO off makes the binary static, so the image needs no libc.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build hello server: %v\n%s", err, b)
+	}
+	return out
+}
+
+func singleFileTar(name string, data []byte, mode int64) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// tarDir writes the tree under dir into a tar at dst, with paths relative to
+// dir, as an OCI layout archive wants.
+func tarDir(dir, dst string) (err error) {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	tw := tar.NewWriter(f)
+	if err := tw.AddFS(os.DirFS(dir)); err != nil {
+		return err
+	}
+	return tw.Close()
+}
