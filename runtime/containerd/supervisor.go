@@ -202,7 +202,10 @@ func (s *Supervisor) spawn() (*child, error) {
 		// reaching containerd directly: the agent decides when it stops.
 		Setpgid: true,
 		// If the agent dies without Stop, containerd goes with it rather
-		// than holding the database when the agent comes back.
+		// than holding the database when the agent comes back. The kernel
+		// ties this to the forking thread, not the process; Go ends
+		// threads only under LockOSThread, which no caller of spawn holds,
+		// and killStale covers the case where it misfires.
 		Pdeathsig: syscall.SIGTERM,
 	}
 	if err := cmd.Start(); err != nil {
