@@ -205,7 +205,7 @@ func (s *Supervisor) spawn() (*child, error) {
 		// than holding the database when the agent comes back. The kernel
 		// ties this to the forking thread, not the process; Go ends
 		// threads only under LockOSThread, which no caller of spawn holds,
-		// and killStale covers the case where it misfires.
+		// and if it ever fired early the restart loop would bring containerd back.
 		Pdeathsig: syscall.SIGTERM,
 	}
 	if err := cmd.Start(); err != nil {
