@@ -36,6 +36,7 @@ func newRootCommand() *cobra.Command {
 		newServerCommand(),
 		newUpCommand(),
 		newKubectlCommand(),
+		newImageCommand(),
 		newVersionCommand(),
 	)
 	return root
