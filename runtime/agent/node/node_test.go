@@ -365,3 +365,47 @@ func TestWaitPodCIDRHonoursContext(t *testing.T) {
 		t.Errorf("WaitPodCIDR = %v, want deadline exceeded", err)
 	}
 }
+
+func TestReregistersDeletedNode(t *testing.T) {
+	_, client := testcluster.Start(t)
+	a, _, _, _ := start(t, client, Config{Name: "edge-gone"})
+	waitRegistered(t, a)
+	old := getNode(t, client, "edge-gone")
+	if err := client.CoreV1().Nodes().Delete(context.Background(), "edge-gone", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("deleting node: %v", err)
+	}
+	testcluster.Eventually(t, 10*time.Second, "node registered again and Ready", func(ctx context.Context) (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, "edge-gone", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		c := findCondition(n, corev1.NodeReady)
+		return n.UID != old.UID && c != nil && c.Status == corev1.ConditionTrue, nil
+	})
+}
+
+func TestStatusWritesKeepOthersConditions(t *testing.T) {
+	_, client := testcluster.Start(t)
+	ctx := context.Background()
+	n, err := client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "edge-net"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating node: %v", err)
+	}
+	n.Status.Conditions = []corev1.NodeCondition{{
+		Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionFalse, Reason: "RouteCreated",
+		LastTransitionTime: metav1.Now(),
+	}}
+	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("setting a foreign condition: %v", err)
+	}
+	a, _, _, _ := start(t, client, Config{Name: "edge-net", StatusReportInterval: 200 * time.Millisecond})
+	waitRegistered(t, a)
+	time.Sleep(500 * time.Millisecond) // a few more status writes
+	got := getNode(t, client, "edge-net")
+	if c := findCondition(got, corev1.NodeNetworkUnavailable); c == nil || c.Reason != "RouteCreated" {
+		t.Errorf("foreign condition lost: %+v", got.Status.Conditions)
+	}
+	if len(got.Status.Conditions) != 5 {
+		t.Errorf("%d conditions, want 5: %+v", len(got.Status.Conditions), got.Status.Conditions)
+	}
+}
