@@ -220,6 +220,11 @@ func Teardown(netnsDir, podID string) error {
 // that must create sockets inside the pod (the wasm host, probes). Sockets
 // keep their namespace after fn returns, so they can be used from any
 // goroutine afterwards.
+//
+// In the rare case that switching back fails, the calling goroutine stays
+// locked to the tainted thread (which the runtime then discards when the
+// goroutine exits); callers that cannot tolerate that should call Do from
+// a goroutine of their own, as the tests do.
 func Do(path string, fn func() error) error {
 	target, err := netns.GetFromPath(path)
 	if err != nil {
