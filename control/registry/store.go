@@ -218,8 +218,11 @@ func (s *Store) Watch(ctx context.Context, namespace string, opts *metav1.ListOp
 	if err != nil {
 		return nil, err
 	}
+	// Event objects are shared with other watchers: they already carry their
+	// type from storage, and one that does not is copied before it is set.
 	return watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
-		if e.Type != watch.Error {
+		if e.Type != watch.Error && e.Object.GetObjectKind().GroupVersionKind().Empty() {
+			e.Object = e.Object.DeepCopyObject()
 			s.setTypeMeta(e.Object)
 		}
 		return e, true

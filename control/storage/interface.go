@@ -44,7 +44,9 @@ type Interface interface {
 	Delete(ctx context.Context, key string, precondition func(existing runtime.Object) error) (runtime.Object, error)
 
 	// Watch streams changes under prefix (a single key watches one object).
-	// Objects in events, like those from Get and List, are the caller's own.
+	// An event's object is shared by every watcher of that change, so that
+	// fan-out costs no copy per watcher: it is read-only. (Objects from Get
+	// and List are the caller's own.)
 	Watch(ctx context.Context, prefix string, opts WatchOptions) (watch.Interface, error)
 }
 

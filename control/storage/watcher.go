@@ -154,7 +154,7 @@ func (w *cacheWatcher) run(ctx context.Context) {
 	defer close(w.result)
 	defer w.c.removeWatcher(w.id)
 	for _, co := range w.initial {
-		if !w.send(ctx, watch.Event{Type: watch.Added, Object: co.obj.DeepCopyObject()}) {
+		if !w.send(ctx, watch.Event{Type: watch.Added, Object: co.obj}) {
 			return
 		}
 	}
@@ -223,15 +223,15 @@ func (w *cacheWatcher) process(ctx context.Context, e *event) bool {
 		if !w.pred.matches(e.cur.labels, e.cur.fields) {
 			return true
 		}
-		out = watch.Event{Type: watch.Added, Object: e.cur.obj.DeepCopyObject()}
+		out = watch.Event{Type: watch.Added, Object: e.cur.obj}
 	case watch.Modified:
 		cur := w.pred.matches(e.cur.labels, e.cur.fields)
 		prev := e.prev != nil && w.pred.matches(e.prev.labels, e.prev.fields)
 		switch {
 		case cur && prev:
-			out = watch.Event{Type: watch.Modified, Object: e.cur.obj.DeepCopyObject()}
+			out = watch.Event{Type: watch.Modified, Object: e.cur.obj}
 		case cur:
-			out = watch.Event{Type: watch.Added, Object: e.cur.obj.DeepCopyObject()}
+			out = watch.Event{Type: watch.Added, Object: e.cur.obj}
 		case prev:
 			gone := e.prev.obj.DeepCopyObject()
 			_ = setRV(gone, e.rev)
@@ -243,7 +243,7 @@ func (w *cacheWatcher) process(ctx context.Context, e *event) bool {
 		if !w.pred.matches(e.cur.labels, e.cur.fields) {
 			return true
 		}
-		out = watch.Event{Type: watch.Deleted, Object: e.cur.obj.DeepCopyObject()}
+		out = watch.Event{Type: watch.Deleted, Object: e.cur.obj}
 	default:
 		return true
 	}
