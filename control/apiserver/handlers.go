@@ -98,13 +98,7 @@ func (h *request) create() {
 		h.fail(err)
 		return
 	}
-	obj, warnings, err := h.decodeBody(h.store.Strategy.New, opts.FieldValidation)
-	if err != nil {
-		h.fail(err)
-		return
-	}
-	h.warn(warnings)
-	manager, err := managerName(h.r, opts.FieldManager)
+	obj, manager, err := h.decodeWrite(opts.FieldValidation, opts.FieldManager)
 	if err != nil {
 		h.fail(err)
 		return
@@ -114,19 +108,25 @@ func (h *request) create() {
 	h.respond(http.StatusCreated, out, err)
 }
 
+// decodeWrite reads the body of a create or an update, sends its field
+// warnings, and names the field manager the write is recorded under.
+func (h *request) decodeWrite(fieldValidation, fieldManager string) (runtime.Object, string, error) {
+	obj, warnings, err := h.decodeBody(h.store.Strategy.New, fieldValidation)
+	if err != nil {
+		return nil, "", err
+	}
+	h.warn(warnings)
+	manager, err := managerName(h.r, fieldManager)
+	return obj, manager, err
+}
+
 func (h *request) update() {
 	var opts metav1.UpdateOptions
 	if err := h.decodeParams(&opts); err != nil {
 		h.fail(err)
 		return
 	}
-	obj, warnings, err := h.decodeBody(h.store.Strategy.New, opts.FieldValidation)
-	if err != nil {
-		h.fail(err)
-		return
-	}
-	h.warn(warnings)
-	manager, err := managerName(h.r, opts.FieldManager)
+	obj, manager, err := h.decodeWrite(opts.FieldValidation, opts.FieldManager)
 	if err != nil {
 		h.fail(err)
 		return
