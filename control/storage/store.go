@@ -129,27 +129,40 @@ func (s *store) GuaranteedUpdate(ctx context.Context, key string, tryUpdate Upda
 			}
 			return updated, nil
 		}
-		resp, err := s.client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
-			Then(clientv3.OpPut(key, string(data))).
-			Else(clientv3.OpGet(key)).
-			Commit()
+		rev, winner, err := s.compareAndSwap(ctx, key, kv.ModRevision, clientv3.OpPut(key, string(data)), "update")
 		if err != nil {
-			return nil, internalError(fmt.Errorf("update %s: %w", key, err))
+			return nil, err
 		}
-		if resp.Succeeded {
-			if err := setRV(updated, resp.Header.Revision); err != nil {
+		if winner == nil {
+			if err := setRV(updated, rev); err != nil {
 				return nil, apierrors.NewInternalError(err)
 			}
 			return updated, nil
 		}
-		// Lost the race: retry on the value that won it.
-		kvs := resp.Responses[0].GetResponseRange().GetKvs()
-		if len(kvs) == 0 {
-			return nil, apierrors.NewNotFound(s.cfg.GroupResource, nameOf(key))
-		}
-		kv = kvs[0]
+		kv = winner // lost the race: retry on the value that won it
 	}
+}
+
+// compareAndSwap runs op if key is still at modRev and returns the revision
+// of the write. When another writer got there first it returns the value
+// that won instead, or NotFound when that writer deleted the key.
+func (s *store) compareAndSwap(ctx context.Context, key string, modRev int64, op clientv3.Op, what string) (int64, *mvccpb.KeyValue, error) {
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).
+		Then(op).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return 0, nil, internalError(fmt.Errorf("%s %s: %w", what, key, err))
+	}
+	if resp.Succeeded {
+		return resp.Header.Revision, nil, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) == 0 {
+		return 0, nil, apierrors.NewNotFound(s.cfg.GroupResource, nameOf(key))
+	}
+	return 0, kvs[0], nil
 }
 
 func (s *store) Delete(ctx context.Context, key string, precondition func(existing runtime.Object) error) (runtime.Object, error) {
@@ -170,27 +183,19 @@ func (s *store) Delete(ctx context.Context, key string, precondition func(existi
 				return nil, err
 			}
 		}
-		resp, err := s.client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
-			Then(clientv3.OpDelete(key)).
-			Else(clientv3.OpGet(key)).
-			Commit()
+		rev, winner, err := s.compareAndSwap(ctx, key, kv.ModRevision, clientv3.OpDelete(key), "delete")
 		if err != nil {
-			return nil, internalError(fmt.Errorf("delete %s: %w", key, err))
+			return nil, err
 		}
-		if resp.Succeeded {
+		if winner == nil {
 			// Like kube-apiserver, the deleted object carries the revision of
 			// the deletion, the same as its DELETED watch event.
-			if err := setRV(existing, resp.Header.Revision); err != nil {
+			if err := setRV(existing, rev); err != nil {
 				return nil, apierrors.NewInternalError(err)
 			}
 			return existing, nil
 		}
-		kvs := resp.Responses[0].GetResponseRange().GetKvs()
-		if len(kvs) == 0 {
-			return nil, apierrors.NewNotFound(s.cfg.GroupResource, nameOf(key))
-		}
-		kv = kvs[0]
+		kv = winner
 	}
 }
 
