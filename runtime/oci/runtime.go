@@ -1,0 +1,284 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	distref "github.com/distribution/reference"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/wasmkube/wasmkube/runtime/images"
+)
+
+// Container labels carrying what Start and Status need after Create, kept in
+// containerd so that they survive an agent restart.
+const (
+	labelLogPath   = "io.wasmkube.log-path"
+	labelWarnings  = "io.wasmkube.warnings"
+	labelStartedAt = "io.wasmkube.started-at"
+)
+
+// Runtime runs a node's OCI containers through containerd.
+type Runtime struct {
+	client    *containerd.Client
+	namespace string
+	logDir    string
+	fifoDir   string
+	mountinfo string
+
+	mu  sync.Mutex
+	ios map[string]*taskIO // log copiers of the tasks this Runtime started
+}
+
+// Option configures a Runtime.
+type Option func(*Runtime)
+
+// WithNamespace sets the containerd namespace; the default is the image
+// store's, so containers see the images imported for the node.
+func WithNamespace(ns string) Option { return func(r *Runtime) { r.namespace = ns } }
+
+// WithLogDir sets where a container's log goes when its Spec names no
+// LogPath: <dir>/<id>.log.
+func WithLogDir(dir string) Option { return func(r *Runtime) { r.logDir = dir } }
+
+// WithFIFODir sets where the stdio FIFOs between the shim and the agent are
+// made; the default is containerd's (/run/containerd/fifo).
+func WithFIFODir(dir string) Option { return func(r *Runtime) { r.fifoDir = dir } }
+
+// New returns a Runtime using client. It starts nothing of its own; Close
+// releases the log copiers of the tasks it started.
+func New(client *containerd.Client, opts ...Option) *Runtime {
+	r := &Runtime{
+		client:    client,
+		namespace: images.Namespace,
+		mountinfo: "/proc/self/mountinfo",
+		ios:       map[string]*taskIO{},
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+func (r *Runtime) ns(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.namespace)
+}
+
+// Create makes the containerd container for spec: a writable snapshot of
+// the image and the OCI runtime spec, nothing running yet.
+func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
+	if err := s.validate(); err != nil {
+		return fmt.Errorf("oci: create %q: %w", s.ID, err)
+	}
+	wrap := func(err error) error { return fmt.Errorf("oci: create %s: %w", s.ID, err) }
+	ctx = r.ns(ctx)
+	logPath := s.LogPath
+	if logPath == "" {
+		if r.logDir == "" {
+			return wrap(errors.New("no LogPath and no log directory configured"))
+		}
+		logPath = filepath.Join(r.logDir, s.ID+".log")
+	}
+	if _, err := r.client.LoadContainer(ctx, s.ID); err == nil {
+		return wrap(fmt.Errorf("container %w", errdefs.ErrAlreadyExists))
+	} else if !errdefs.IsNotFound(err) {
+		return wrap(err)
+	}
+
+	img, err := r.image(ctx, s.Image)
+	if err != nil {
+		return wrap(err)
+	}
+	snapshotter, err := images.Snapshotter(ctx, r.client)
+	if err != nil {
+		return wrap(err)
+	}
+	unpacked, err := img.IsUnpacked(ctx, snapshotter)
+	if err != nil {
+		return wrap(fmt.Errorf("check image %s is unpacked: %w", img.Name(), err))
+	}
+	if !unpacked {
+		if err := img.Unpack(ctx, snapshotter); err != nil {
+			return wrap(fmt.Errorf("unpack image %s: %w", img.Name(), err))
+		}
+	}
+	imgSpec, err := img.Spec(ctx)
+	if err != nil {
+		return wrap(fmt.Errorf("read image config of %s: %w", img.Name(), err))
+	}
+	args, err := processArgs(imgSpec.Config, s.Command, s.Args)
+	if err != nil {
+		return wrap(err)
+	}
+	ctl, err := detectControllers(r.mountinfo)
+	if err != nil {
+		return wrap(err)
+	}
+	limits, warnings := limitOpts(s, ctl)
+
+	specOpts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithProcessArgs(args...)}
+	if len(s.Env) > 0 {
+		specOpts = append(specOpts, oci.WithEnv(s.Env))
+	}
+	if s.WorkingDir != "" {
+		specOpts = append(specOpts, oci.WithProcessCwd(s.WorkingDir))
+	}
+	if s.NetnsPath != "" {
+		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{
+			Type: specs.NetworkNamespace, Path: s.NetnsPath,
+		}))
+	} else {
+		specOpts = append(specOpts, oci.WithHostNamespace(specs.NetworkNamespace),
+			oci.WithHostHostsFile, oci.WithHostResolvconf)
+	}
+	if s.Hostname != "" {
+		specOpts = append(specOpts, oci.WithHostname(s.Hostname))
+	}
+	if len(s.Mounts) > 0 {
+		specOpts = append(specOpts, oci.WithMounts(bindMounts(s.Mounts)))
+	}
+	if s.User != nil {
+		specOpts = append(specOpts, withUser(*s.User))
+	}
+	if s.ReadOnlyRootfs {
+		specOpts = append(specOpts, oci.WithRootFSReadonly())
+	}
+	if s.Privileged {
+		specOpts = append(specOpts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices)
+	} else {
+		specOpts = append(specOpts, capabilityOpts(s)...)
+	}
+	specOpts = append(specOpts, limits...)
+
+	labels := map[string]string{labelLogPath: logPath}
+	if len(warnings) > 0 {
+		labels[labelWarnings] = strings.Join(warnings, "; ")
+	}
+
+	// A snapshot keyed by the id without a container is left from a create
+	// that failed or crashed halfway (the container check above ran
+	// first, so it belongs to no one).
+	if err := r.removeSnapshot(ctx, snapshotter, s.ID); err != nil {
+		return wrap(err)
+	}
+	_, err = r.client.NewContainer(ctx, s.ID,
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(snapshotter),
+		containerd.WithNewSnapshot(s.ID, img),
+		containerd.WithNewSpec(specOpts...),
+		containerd.WithContainerLabels(labels),
+	)
+	if err != nil {
+		// NewContainer makes the snapshot before the spec, and keeps it
+		// when a later step fails.
+		if rmErr := r.removeSnapshot(ctx, snapshotter, s.ID); rmErr != nil {
+			err = errors.Join(err, rmErr)
+		}
+		return wrap(err)
+	}
+	return nil
+}
+
+// image finds ref as stored, or by its normalized docker name, so that
+// "hello:v1" finds docker.io/library/hello:v1 as it does for kubectl users.
+func (r *Runtime) image(ctx context.Context, ref string) (containerd.Image, error) {
+	img, err := r.client.GetImage(ctx, ref)
+	if err == nil || !errdefs.IsNotFound(err) {
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		return img, nil
+	}
+	named, perr := distref.ParseDockerRef(ref)
+	if perr != nil || named.String() == ref {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	img, err = r.client.GetImage(ctx, named.String())
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+func (r *Runtime) removeSnapshot(ctx context.Context, snapshotter, key string) error {
+	err := r.client.SnapshotService(snapshotter).Remove(ctx, key)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove snapshot %s: %w", key, err)
+	}
+	return nil
+}
+
+// Remove deletes the container's task (killing it if it still runs), the
+// container and its snapshot. Removing what is already gone succeeds, so
+// the agent can retry after a crash at any point.
+func (r *Runtime) Remove(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	wrap := func(err error) error { return fmt.Errorf("oci: remove %s: %w", id, err) }
+	c, err := r.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		r.closeIO(id)
+		snapshotter, err := images.Snapshotter(ctx, r.client)
+		if err != nil {
+			return wrap(err)
+		}
+		if err := r.removeSnapshot(ctx, snapshotter, id); err != nil {
+			return wrap(err)
+		}
+		return nil
+	}
+	if err != nil {
+		return wrap(err)
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return wrap(fmt.Errorf("delete task: %w", err))
+		}
+	} else if !errdefs.IsNotFound(err) {
+		return wrap(fmt.Errorf("load task: %w", err))
+	}
+	r.closeIO(id)
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return wrap(fmt.Errorf("delete container: %w", err))
+	}
+	return nil
+}
+
+// List returns the ids of the containers in the namespace, so that an
+// agent coming back up can adopt what its predecessor started.
+func (r *Runtime) List(ctx context.Context) ([]string, error) {
+	cs, err := r.client.Containers(r.ns(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("oci: list containers: %w", err)
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.ID())
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Close stops copying the logs of the tasks this Runtime started. The
+// containers keep running; their output is lost until the next Runtime
+// adopts them, which is why the agent closes the Runtime only on exit.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	ids := make([]string, 0, len(r.ios))
+	for id := range r.ios {
+		ids = append(ids, id)
+	}
+	r.mu.Unlock()
+	for _, id := range ids {
+		r.closeIO(id)
+	}
+	return nil
+}

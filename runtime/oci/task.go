@@ -1,0 +1,299 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+)
+
+// Status is where a container is in its life.
+type Status string
+
+const (
+	StatusCreated Status = "created" // made, never started (or start failed)
+	StatusRunning Status = "running"
+	StatusExited  Status = "exited"
+	StatusUnknown Status = "unknown"
+)
+
+// State is what the agent reports for a container.
+type State struct {
+	ID         string
+	Status     Status
+	Pid        uint32
+	ExitCode   int // valid when Exited; 128+n for a death by signal n
+	StartedAt  time.Time
+	FinishedAt time.Time
+	OOMKilled  bool     // the kernel's OOM killer killed a process of the container
+	LogPath    string   // where its stdout and stderr go
+	Warnings   []string // limits that could not be applied
+}
+
+// ExitStatus is a task's end, as Wait delivers it.
+type ExitStatus struct {
+	Code     int
+	ExitedAt time.Time
+	Err      error // waiting failed; Code is meaningless then
+}
+
+// taskIO is the log side of a started task: cio's FIFO copiers and the CRI
+// writers they feed. done closes once both streams have ended and the last
+// lines are in the file.
+type taskIO struct {
+	io   cio.IO
+	done chan struct{}
+}
+
+// Start starts the container's process, its stdout and stderr copied to the
+// container's log in the CRI format. A task left from an earlier run that
+// has exited is deleted first, so Start also restarts a container in place.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	wrap := func(err error) error { return fmt.Errorf("oci: start %s: %w", id, err) }
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return wrap(err)
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return wrap(err)
+	}
+	if old, err := c.Task(ctx, nil); err == nil {
+		st, err := old.Status(ctx)
+		if err != nil {
+			return wrap(err)
+		}
+		if st.Status != containerd.Stopped {
+			return wrap(fmt.Errorf("task is %s: %w", st.Status, errdefs.ErrAlreadyExists))
+		}
+		if _, err := old.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			return wrap(fmt.Errorf("delete exited task: %w", err))
+		}
+		r.closeIO(id)
+	} else if !errdefs.IsNotFound(err) {
+		return wrap(err)
+	}
+
+	logPath := labels[labelLogPath]
+	if logPath == "" {
+		return wrap(errors.New("container has no log path label: not created by this package"))
+	}
+	lg, err := openCRILog(logPath)
+	if err != nil {
+		return wrap(err)
+	}
+	stdout := &streamWriter{log: lg, stream: streamStdout}
+	stderr := &streamWriter{log: lg, stream: streamStderr}
+	creator := cio.NewCreator(cio.WithStreams(nil, stdout, stderr), cio.WithFIFODir(r.fifoDir))
+	task, err := c.NewTask(ctx, creator)
+	if err != nil {
+		lg.Close()
+		return wrap(fmt.Errorf("create task: %w", err))
+	}
+	tio := &taskIO{io: task.IO(), done: make(chan struct{})}
+	go func() {
+		defer close(tio.done)
+		tio.io.Wait()
+		stdout.flush()
+		stderr.flush()
+		lg.Close()
+	}()
+	r.mu.Lock()
+	r.ios[id] = tio
+	r.mu.Unlock()
+
+	if err := task.Start(ctx); err != nil {
+		// Delete cancels and closes the task's IO, which ends the copiers.
+		if _, derr := task.Delete(ctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+			err = errors.Join(err, fmt.Errorf("delete failed task: %w", derr))
+		}
+		r.closeIO(id)
+		return wrap(err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if _, err := c.SetLabels(ctx, map[string]string{labelStartedAt: now}); err != nil {
+		return wrap(fmt.Errorf("record start time: %w", err))
+	}
+	return nil
+}
+
+// closeIO ends the log copiers of id, if this Runtime started them, and
+// removes their FIFOs.
+func (r *Runtime) closeIO(id string) {
+	r.mu.Lock()
+	tio := r.ios[id]
+	delete(r.ios, id)
+	r.mu.Unlock()
+	if tio == nil {
+		return
+	}
+	tio.io.Cancel()
+	<-tio.done
+	tio.io.Close()
+}
+
+// logsDone returns a channel closed when the log copiers of id have
+// finished, or nil when this Runtime does not copy them.
+func (r *Runtime) logsDone(id string) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if tio := r.ios[id]; tio != nil {
+		return tio.done
+	}
+	return nil
+}
+
+// Status reports the container's state from its containerd task, and from
+// the memory cgroup's OOM kill counter, which stays readable until the
+// exited task is deleted.
+func (r *Runtime) Status(ctx context.Context, id string) (State, error) {
+	ctx = r.ns(ctx)
+	wrap := func(err error) error { return fmt.Errorf("oci: status %s: %w", id, err) }
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return State{}, wrap(err)
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return State{}, wrap(err)
+	}
+	st := State{ID: id, LogPath: labels[labelLogPath]}
+	if w := labels[labelWarnings]; w != "" {
+		st.Warnings = strings.Split(w, "; ")
+	}
+	if ts := labels[labelStartedAt]; ts != "" {
+		st.StartedAt, _ = time.Parse(time.RFC3339Nano, ts)
+	}
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		st.Status = StatusCreated
+		if !st.StartedAt.IsZero() {
+			// Started once, and its task deleted by someone else since:
+			// the exit code is gone.
+			st.Status = StatusUnknown
+		}
+		return st, nil
+	}
+	if err != nil {
+		return State{}, wrap(err)
+	}
+	st.Pid = task.Pid()
+	ts, err := task.Status(ctx)
+	if err != nil {
+		return State{}, wrap(err)
+	}
+	switch ts.Status {
+	case containerd.Created:
+		st.Status = StatusCreated
+	case containerd.Running, containerd.Paused, containerd.Pausing:
+		st.Status = StatusRunning
+	case containerd.Stopped:
+		st.Status = StatusExited
+		st.ExitCode = int(ts.ExitStatus)
+		st.FinishedAt = ts.ExitTime
+	default:
+		st.Status = StatusUnknown
+	}
+	if spec, err := c.Spec(ctx); err == nil && spec.Linux != nil {
+		if ctl, err := detectControllers(r.mountinfo); err == nil {
+			st.OOMKilled = ctl.oomKills(spec.Linux.CgroupsPath) > 0
+		}
+	}
+	return st, nil
+}
+
+// Wait returns a channel that receives the task's exit status once. When
+// this Runtime copies the task's logs, the status is sent only after the
+// last lines are written, so a caller that saw the exit can read them all.
+func (r *Runtime) Wait(ctx context.Context, id string) (<-chan ExitStatus, error) {
+	ctx = r.ns(ctx)
+	wrap := func(err error) error { return fmt.Errorf("oci: wait %s: %w", id, err) }
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	exitc, err := task.Wait(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	logs := r.logsDone(id)
+	out := make(chan ExitStatus, 1)
+	go func() {
+		defer close(out)
+		es := <-exitc
+		code, at, err := es.Result()
+		if logs != nil && err == nil {
+			select {
+			case <-logs:
+			case <-ctx.Done():
+			}
+		}
+		out <- ExitStatus{Code: int(code), ExitedAt: at, Err: err}
+	}()
+	return out, nil
+}
+
+// Stop sends SIGTERM and, if the task still runs after grace, SIGKILL. It
+// returns once the task has exited; a container that is not running is
+// left as it is.
+func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+	ctx = r.ns(ctx)
+	wrap := func(err error) error { return fmt.Errorf("oci: stop %s: %w", id, err) }
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return wrap(err)
+	}
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return wrap(err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return wrap(err)
+	}
+	if st.Status == containerd.Stopped {
+		return nil
+	}
+	// Wait before Kill, or a fast exit could be missed.
+	exitc, err := task.Wait(ctx)
+	if err != nil {
+		return wrap(err)
+	}
+	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+		return wrap(fmt.Errorf("SIGTERM: %w", err))
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-exitc:
+		return nil
+	case <-ctx.Done():
+		return wrap(ctx.Err())
+	case <-timer.C:
+	}
+	// All processes, not only the init: a child that ignored SIGTERM would
+	// otherwise keep the container's cgroup and stdio alive.
+	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return wrap(fmt.Errorf("SIGKILL: %w", err))
+	}
+	select {
+	case <-exitc:
+		return nil
+	case <-ctx.Done():
+		return wrap(ctx.Err())
+	}
+}
