@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,9 +90,39 @@ func newEnv(t *testing.T) *testEnv {
 			t.Fatalf("import %s: %v", archive, err)
 		}
 	}
-	rt := New(cl, WithLogDir(filepath.Join(dir, "logs")), WithFIFODir(filepath.Join(dir, "fifo")))
+	// A cgroup parent of the test's own, removed at the end, so the test
+	// leaves nothing in the machine's cgroup trees.
+	parent := "/" + filepath.Base(dir)
+	t.Cleanup(func() { removeCgroupParent(t, parent) })
+	rt := New(cl, WithLogDir(filepath.Join(dir, "logs")), WithFIFODir(filepath.Join(dir, "fifo")), WithCgroupParent(parent))
 	t.Cleanup(func() { rt.Close() })
 	return &testEnv{client: cl, rt: rt, dir: dir}
+}
+
+// removeCgroupParent removes the (by now empty) parent cgroup from every
+// hierarchy runc may have made it in: each v1 controller, the named systemd
+// one, and cgroup2.
+func removeCgroupParent(t *testing.T, parent string) {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		sep := strings.Index(line, " - ")
+		if sep < 0 {
+			continue
+		}
+		pre, post := strings.Fields(line[:sep]), strings.Fields(line[sep+3:])
+		if len(pre) < 5 || len(post) < 1 || (post[0] != "cgroup" && post[0] != "cgroup2") {
+			continue
+		}
+		p := filepath.Join(pre[4], parent)
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("remove cgroup %s: %v", p, err)
+		}
+	}
 }
 
 // removeOnCleanup removes the container at the end of the test whatever

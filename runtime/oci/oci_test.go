@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/wasmkube/wasmkube/sandbox/network"
 )
@@ -363,5 +364,45 @@ func TestOOMKilled(t *testing.T) {
 	}
 	if !st.OOMKilled {
 		t.Fatalf("state %+v: OOMKilled not set", st)
+	}
+}
+
+func TestVolumesUserAndCapabilities(t *testing.T) {
+	env := newEnv(t)
+	vol := t.TempDir()
+	os.Chmod(vol, 0o777)
+	_, recs := runToExit(t, env, Spec{
+		ID:    "wko-check",
+		Image: toolRef,
+		Args:  []string{"check", "/rw/f", "/ro/f", "/rootfile"},
+		Mounts: []specs.Mount{
+			{Destination: "/rw", Source: vol},
+			{Destination: "/ro", Source: vol, Options: []string{"ro"}},
+		},
+		User:           &specs.User{UID: 1234, GID: 5678},
+		ReadOnlyRootfs: true,
+		Hostname:       "checker",
+		CapDrop:        []string{"ALL"},
+		CapAdd:         []string{"net_bind_service"},
+	})
+	var lines []string
+	for _, r := range recs {
+		lines = append(lines, r.text)
+	}
+	got := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"write /rw/f: <nil>",
+		"write /ro/f: open /ro/f: read-only file system",
+		"write /rootfile: open /rootfile: read-only file system",
+		"uid 1234 gid 5678",
+		"CapBnd: 0000000000000400", // CAP_NET_BIND_SERVICE alone
+		"hostname checker",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if _, err := os.Stat(vol + "/f"); err != nil {
+		t.Errorf("write through the volume did not reach the host: %v", err)
 	}
 }

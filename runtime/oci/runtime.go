@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -33,6 +34,7 @@ type Runtime struct {
 	namespace string
 	logDir    string
 	fifoDir   string
+	cgroup    string // default cgroup parent
 	mountinfo string
 
 	mu  sync.Mutex
@@ -54,6 +56,10 @@ func WithLogDir(dir string) Option { return func(r *Runtime) { r.logDir = dir } 
 // made; the default is containerd's (/run/containerd/fifo).
 func WithFIFODir(dir string) Option { return func(r *Runtime) { r.fifoDir = dir } }
 
+// WithCgroupParent sets the cgroup that containers whose Spec names none
+// are placed under; the default is /<namespace>.
+func WithCgroupParent(path string) Option { return func(r *Runtime) { r.cgroup = path } }
+
 // New returns a Runtime using client. It starts nothing of its own; Close
 // releases the log copiers of the tasks it started.
 func New(client *containerd.Client, opts ...Option) *Runtime {
@@ -65,6 +71,9 @@ func New(client *containerd.Client, opts ...Option) *Runtime {
 	}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.cgroup == "" {
+		r.cgroup = "/" + r.namespace
 	}
 	return r
 }
@@ -125,7 +134,18 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
 	}
 	limits, warnings := limitOpts(s, ctl)
 
-	specOpts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithProcessArgs(args...)}
+	parent := s.CgroupParent
+	if parent == "" {
+		parent = r.cgroup
+	}
+	specOpts := []oci.SpecOpts{
+		oci.WithImageConfig(img),
+		oci.WithProcessArgs(args...),
+		// The cgroupfs form (a path, not systemd's slice:prefix:name): runc
+		// is not configured for the systemd driver, and an edge node may
+		// have no systemd at all.
+		oci.WithCgroup(path.Join(parent, s.ID)),
+	}
 	if len(s.Env) > 0 {
 		specOpts = append(specOpts, oci.WithEnv(s.Env))
 	}

@@ -42,6 +42,12 @@ type Spec struct {
 	CPUShares   uint64
 	PidsLimit   int64
 
+	// CgroupParent is the cgroup the container's own cgroup is made
+	// under, as <CgroupParent>/<ID> in every hierarchy runc uses; "" means
+	// the Runtime's default (/wasmkube unless WithCgroupParent says
+	// otherwise).
+	CgroupParent string
+
 	User           *specs.User // nil keeps the image's user
 	ReadOnlyRootfs bool
 	Privileged     bool
@@ -58,6 +64,9 @@ func (s Spec) validate() error {
 	}
 	if s.Image == "" {
 		return errors.New("image is empty")
+	}
+	if s.CgroupParent != "" && !strings.HasPrefix(s.CgroupParent, "/") {
+		return fmt.Errorf("cgroup parent %q is not absolute", s.CgroupParent)
 	}
 	if s.MemoryLimit < 0 || s.CPUQuota < 0 || s.PidsLimit < 0 {
 		return errors.New("resource limits must not be negative")

@@ -29,6 +29,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "to stderr")
 		fmt.Print("no newline")
 		os.Exit(code)
+	case "check":
+		// One line per probe, so a test can check a whole security and
+		// volume setup with one container.
+		for _, path := range os.Args[2:] {
+			err := os.WriteFile(path, []byte("x"), 0o644)
+			fmt.Printf("write %s: %v\n", path, err)
+		}
+		fmt.Printf("uid %d gid %d\n", os.Getuid(), os.Getgid())
+		status, _ := os.ReadFile("/proc/self/status")
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "CapBnd:") {
+				fmt.Println(strings.Join(strings.Fields(line), " "))
+			}
+		}
+		host, _ := os.Hostname()
+		fmt.Println("hostname " + host)
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ignoring SIGTERM")

@@ -1,0 +1,63 @@
+package oci
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+type nopCloser struct{ *bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }
+
+func TestStreamWriterRecords(t *testing.T) {
+	var buf bytes.Buffer
+	at := time.Date(2024, 5, 6, 7, 8, 9, 1200, time.UTC)
+	lg := &criLog{f: nopCloser{&buf}, now: func() time.Time { return at }}
+	out := &streamWriter{log: lg, stream: streamStdout}
+	errw := &streamWriter{log: lg, stream: streamStderr}
+
+	// Chunks that split lines anywhere, as FIFO reads do.
+	out.Write([]byte("hel"))
+	errw.Write([]byte("oops\n"))
+	out.Write([]byte("lo\nwor"))
+	out.Write([]byte("ld\n\nlast"))
+	long := strings.Repeat("x", maxLogLine+10)
+	errw.Write([]byte(long[:100]))
+	errw.Write([]byte(long[100:] + "\n"))
+	out.flush()
+	errw.flush()
+
+	ts := "2024-05-06T07:08:09.000001200Z"
+	want := strings.Join([]string{
+		ts + " stderr F oops",
+		ts + " stdout F hello",
+		ts + " stdout F world",
+		ts + " stdout F ",
+		ts + " stderr P " + long[:maxLogLine],
+		ts + " stderr F " + long[maxLogLine:],
+		ts + " stdout F last",
+	}, "\n") + "\n"
+	if got := buf.String(); got != want {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestStreamWriterCutsEndlessLine(t *testing.T) {
+	var buf bytes.Buffer
+	lg := &criLog{f: nopCloser{&buf}, now: time.Now}
+	w := &streamWriter{log: lg, stream: streamStdout}
+	chunk := strings.Repeat("y", 4096)
+	for i := 0; i < 10; i++ {
+		w.Write([]byte(chunk))
+	}
+	// 40 KiB without a newline: two 16 KiB partial records are out, the
+	// rest waits for its newline.
+	if n := strings.Count(buf.String(), " stdout P "); n != 2 {
+		t.Fatalf("%d partial records, want 2", n)
+	}
+	if len(w.buf) != 10*4096-2*maxLogLine {
+		t.Fatalf("buffered %d bytes", len(w.buf))
+	}
+}
