@@ -31,8 +31,10 @@
 // simpler, but it has the shim write the raw bytes, with no timestamp and
 // no stream name, so the two streams could not be told apart again.
 // Reading the FIFOs ourselves has a cost: while no Runtime reads them (the
-// agent is down) a chatty container blocks once the pipe buffer fills, and
-// the output of that time is not reattached yet.
+// agent is down) output waits in the pipe, and a chatty container blocks
+// once the 64 KiB pipe buffer fills. The FIFOs outlive the agent (Close
+// leaves them), and a new Runtime resumes the log with Attach, losing
+// nothing that fitted in the pipe meanwhile.
 //
 // # Exit status
 //

@@ -95,7 +95,13 @@ func newEnv(t *testing.T) *testEnv {
 	parent := "/" + filepath.Base(dir)
 	t.Cleanup(func() { removeCgroupParent(t, parent) })
 	rt := New(cl, WithLogDir(filepath.Join(dir, "logs")), WithFIFODir(filepath.Join(dir, "fifo")), WithCgroupParent(parent))
-	t.Cleanup(func() { rt.Close() })
+	t.Cleanup(func() {
+		rt.Close()
+		// Runs after every container's Remove: their FIFOs must be gone.
+		if left, _ := os.ReadDir(rt.fifoDir); len(left) != 0 {
+			t.Errorf("%d FIFO dirs left under %s", len(left), rt.fifoDir)
+		}
+	})
 	return &testEnv{client: cl, rt: rt, dir: dir}
 }
 

@@ -406,3 +406,62 @@ func TestVolumesUserAndCapabilities(t *testing.T) {
 		t.Errorf("write through the volume did not reach the host: %v", err)
 	}
 }
+
+// TestAttachAfterRestart hands a running container from one Runtime to a
+// new one, as an agent restart does, and checks the log goes on without
+// losing what was written while nobody read.
+func TestAttachAfterRestart(t *testing.T) {
+	env := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := "wko-ticker"
+	env.removeOnCleanup(t, id)
+	if err := env.rt.Create(ctx, Spec{ID: id, Image: toolRef, Args: []string{"tick"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := env.rt.Status(ctx, id)
+	waitTicks := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			data, _ := os.ReadFile(st.LogPath)
+			if strings.Count(string(data), " stdout F tick ") >= n {
+				return
+			}
+		}
+		t.Fatalf("fewer than %d ticks in the log", n)
+	}
+	waitTicks(5)
+	env.rt.Close()
+	time.Sleep(300 * time.Millisecond)
+
+	rt2 := New(env.client, WithLogDir(env.rt.logDir), WithFIFODir(env.rt.fifoDir), WithCgroupParent(env.rt.cgroup))
+	t.Cleanup(func() { rt2.Close() })
+	ids, err := rt2.List(ctx)
+	if err != nil || !slices.Contains(ids, id) {
+		t.Fatalf("new Runtime lists %v, %v", ids, err)
+	}
+	if err := rt2.Attach(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(st.LogPath)
+	waitTicks(strings.Count(string(data), "\n") + 10)
+	if err := rt2.Stop(ctx, id, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt2.Remove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// Every tick from 0 on, in order: nothing lost across the handover.
+	recs := readLog(t, st.LogPath)
+	for i, r := range recs {
+		if r.text != fmt.Sprintf("tick %d", i) {
+			t.Fatalf("record %d is %+v", i, r)
+		}
+	}
+	if left, _ := os.ReadDir(env.rt.fifoDir); len(left) != 0 {
+		t.Fatalf("FIFO dirs left after Remove: %d", len(left))
+	}
+}

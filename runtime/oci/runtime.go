@@ -259,8 +259,8 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 		return wrap(err)
 	}
 	if t, err := c.Task(ctx, nil); err == nil {
-		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return wrap(fmt.Errorf("delete task: %w", err))
+		if err := r.deleteTask(ctx, id, t); err != nil {
+			return wrap(err)
 		}
 	} else if !errdefs.IsNotFound(err) {
 		return wrap(fmt.Errorf("load task: %w", err))
@@ -287,18 +287,17 @@ func (r *Runtime) List(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// Close stops copying the logs of the tasks this Runtime started. The
-// containers keep running; their output is lost until the next Runtime
-// adopts them, which is why the agent closes the Runtime only on exit.
+// Close stops copying the logs of the tasks this Runtime started or
+// attached to. The containers keep running and their FIFOs stay, so that
+// the next Runtime can Attach to them; Close is for the agent's exit.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
-	ids := make([]string, 0, len(r.ios))
-	for id := range r.ios {
-		ids = append(ids, id)
-	}
+	ios := r.ios
+	r.ios = map[string]*taskIO{}
 	r.mu.Unlock()
-	for _, id := range ids {
-		r.closeIO(id)
+	for _, tio := range ios {
+		tio.io.Cancel()
+		<-tio.done
 	}
 	return nil
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
 )
@@ -73,41 +76,23 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		if st.Status != containerd.Stopped {
 			return wrap(fmt.Errorf("task is %s: %w", st.Status, errdefs.ErrAlreadyExists))
 		}
-		if _, err := old.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-			return wrap(fmt.Errorf("delete exited task: %w", err))
+		if err := r.deleteTask(ctx, id, old); err != nil {
+			return wrap(err)
 		}
-		r.closeIO(id)
 	} else if !errdefs.IsNotFound(err) {
 		return wrap(err)
 	}
 
-	logPath := labels[labelLogPath]
-	if logPath == "" {
-		return wrap(errors.New("container has no log path label: not created by this package"))
-	}
-	lg, err := openCRILog(logPath)
+	lio, err := r.openLogIO(labels[labelLogPath])
 	if err != nil {
 		return wrap(err)
 	}
-	stdout := &streamWriter{log: lg, stream: streamStdout}
-	stderr := &streamWriter{log: lg, stream: streamStderr}
-	creator := cio.NewCreator(cio.WithStreams(nil, stdout, stderr), cio.WithFIFODir(r.fifoDir))
-	task, err := c.NewTask(ctx, creator)
+	task, err := c.NewTask(ctx, cio.NewCreator(lio.opts(r.fifoDir)...))
 	if err != nil {
-		lg.Close()
+		lio.abort()
 		return wrap(fmt.Errorf("create task: %w", err))
 	}
-	tio := &taskIO{io: task.IO(), done: make(chan struct{})}
-	go func() {
-		defer close(tio.done)
-		tio.io.Wait()
-		stdout.flush()
-		stderr.flush()
-		lg.Close()
-	}()
-	r.mu.Lock()
-	r.ios[id] = tio
-	r.mu.Unlock()
+	r.track(id, lio.follow(task.IO()))
 
 	if err := task.Start(ctx); err != nil {
 		// Delete cancels and closes the task's IO, which ends the copiers.
@@ -120,6 +105,128 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	if _, err := c.SetLabels(ctx, map[string]string{labelStartedAt: now}); err != nil {
 		return wrap(fmt.Errorf("record start time: %w", err))
+	}
+	return nil
+}
+
+// logIO is a container's log file with the writers cio's copiers feed.
+type logIO struct {
+	log            *criLog
+	stdout, stderr *streamWriter
+}
+
+func (r *Runtime) openLogIO(logPath string) (*logIO, error) {
+	if logPath == "" {
+		return nil, errors.New("container has no log path label: not created by this package")
+	}
+	lg, err := openCRILog(logPath)
+	if err != nil {
+		return nil, err
+	}
+	return &logIO{
+		log:    lg,
+		stdout: &streamWriter{log: lg, stream: streamStdout},
+		stderr: &streamWriter{log: lg, stream: streamStderr},
+	}, nil
+}
+
+func (l *logIO) opts(fifoDir string) []cio.Opt {
+	return []cio.Opt{cio.WithStreams(nil, l.stdout, l.stderr), cio.WithFIFODir(fifoDir)}
+}
+
+// abort closes the log when no copier was started.
+func (l *logIO) abort() { l.log.Close() }
+
+// follow finishes the log once the task's streams end: their unterminated
+// last lines are written and the file closed.
+func (l *logIO) follow(io cio.IO) *taskIO {
+	tio := &taskIO{io: io, done: make(chan struct{})}
+	go func() {
+		defer close(tio.done)
+		io.Wait()
+		l.stdout.flush()
+		l.stderr.flush()
+		l.log.Close()
+	}()
+	return tio
+}
+
+func (r *Runtime) track(id string, tio *taskIO) {
+	r.mu.Lock()
+	r.ios[id] = tio
+	r.mu.Unlock()
+}
+
+// Attach resumes copying the output of a running container that another
+// Runtime started (the agent before a restart) into its log. The shim keeps
+// the FIFOs open while nobody reads, so output written meanwhile waits in
+// the pipe (up to its 64 KiB) and is logged once attached; a container that
+// wrote more than that was blocked until now. A container without a task,
+// or whose output this Runtime already copies, is left as it is.
+func (r *Runtime) Attach(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	wrap := func(err error) error { return fmt.Errorf("oci: attach %s: %w", id, err) }
+	if r.logsDone(id) != nil {
+		return nil
+	}
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return wrap(err)
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return wrap(err)
+	}
+	lio, err := r.openLogIO(labels[labelLogPath])
+	if err != nil {
+		return wrap(err)
+	}
+	task, err := c.Task(ctx, cio.NewAttach(lio.opts(r.fifoDir)...))
+	if errdefs.IsNotFound(err) {
+		lio.abort()
+		return nil
+	}
+	if err != nil {
+		lio.abort()
+		return wrap(err)
+	}
+	if task.IO() == nil {
+		lio.abort()
+		return nil
+	}
+	r.track(id, lio.follow(task.IO()))
+	return nil
+}
+
+// deleteTask deletes the task, killing it if it runs, and then its FIFOs:
+// through its copiers when this Runtime has them, else by path, for a task
+// that an earlier Runtime started.
+func (r *Runtime) deleteTask(ctx context.Context, id string, t containerd.Task) error {
+	var fifos []string
+	if r.logsDone(id) == nil {
+		resp, err := r.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+		if err == nil && resp.Process != nil {
+			fifos = []string{resp.Process.Stdin, resp.Process.Stdout, resp.Process.Stderr}
+		}
+	}
+	if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete task: %w", err)
+	}
+	r.closeIO(id)
+	dirs := map[string]bool{}
+	for _, f := range fifos {
+		if f == "" {
+			continue
+		}
+		if fi, err := os.Lstat(f); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+			os.Remove(f)
+			dirs[filepath.Dir(f)] = true
+		}
+	}
+	for d := range dirs {
+		// Only if empty: the directory is cio's per-task one, but a
+		// misconfigured path must not take anything else with it.
+		os.Remove(d)
 	}
 	return nil
 }

@@ -45,6 +45,11 @@ func main() {
 		}
 		host, _ := os.Hostname()
 		fmt.Println("hostname " + host)
+	case "tick":
+		for i := 0; ; i++ {
+			fmt.Printf("tick %d\n", i)
+			time.Sleep(20 * time.Millisecond)
+		}
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ignoring SIGTERM")
