@@ -4,12 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,13 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmkube/wasmkube/sandbox/network/networktest"
+
 	"github.com/containerd/containerd"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/vishvananda/netlink"
 
 	"github.com/wasmkube/wasmkube/internal/testimages"
 	supervisor "github.com/wasmkube/wasmkube/runtime/containerd"
@@ -203,47 +200,6 @@ func buildToolImage(t *testing.T, ref string) string {
 	return archive
 }
 
-func randHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// testSubnet picks a 10.244.x.0/24 that no host route overlaps, so the test
-// never shadows an address the machine uses.
-func testSubnet(t *testing.T) string {
-	t.Helper()
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for attempt := 0; attempt < 50; attempt++ {
-		b := make([]byte, 1)
-		rand.Read(b)
-		_, cand, _ := net.ParseCIDR(fmt.Sprintf("10.244.%d.0/24", 100+int(b[0])%150))
-		clash := false
-		for _, r := range routes {
-			if r.Dst == nil {
-				continue
-			}
-			if ones, _ := r.Dst.Mask.Size(); ones == 0 {
-				continue
-			}
-			if r.Dst.Contains(cand.IP) || cand.Contains(r.Dst.IP) {
-				clash = true
-			}
-		}
-		if !clash {
-			return cand.String()
-		}
-	}
-	t.Fatal("no free 10.244.x.0/24 for the test")
-	return ""
-}
-
 // testNet is a bridge of the test's own with pod sandboxes on it.
 type testNet struct {
 	bridge   string
@@ -254,9 +210,9 @@ type testNet struct {
 
 func newTestNet(t *testing.T, dir string) *testNet {
 	t.Helper()
-	suffix := randHex(t, 3)
+	suffix := networktest.RandHex(t, 3)
 	n := &testNet{bridge: "wkt" + suffix, netnsDir: filepath.Join(dir, "netns"), suffix: suffix}
-	alloc, err := ipam.New(filepath.Join(dir, "ipam"), testSubnet(t))
+	alloc, err := ipam.New(filepath.Join(dir, "ipam"), networktest.FreeSubnet(t))
 	if err != nil {
 		t.Fatal(err)
 	}

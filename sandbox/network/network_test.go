@@ -3,8 +3,6 @@ package network
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,53 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmkube/wasmkube/sandbox/network/networktest"
+
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/wasmkube/wasmkube/sandbox/ipam"
 )
-
-func randHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// testSubnet picks a 10.244.x.0/24 that no host route overlaps, so the test
-// never shadows an address the machine uses.
-func testSubnet(t *testing.T) string {
-	t.Helper()
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for attempt := 0; attempt < 50; attempt++ {
-		b := make([]byte, 1)
-		rand.Read(b)
-		x := 100 + int(b[0])%150
-		_, cand, _ := net.ParseCIDR(fmt.Sprintf("10.244.%d.0/24", x))
-		clash := false
-		for _, r := range routes {
-			if r.Dst == nil {
-				continue
-			}
-			if ones, _ := r.Dst.Mask.Size(); ones == 0 {
-				continue // the default route overlaps everything
-			}
-			if r.Dst.Contains(cand.IP) || cand.Contains(r.Dst.IP) {
-				clash = true
-			}
-		}
-		if !clash {
-			return cand.String()
-		}
-	}
-	t.Fatal("no free 10.244.x.0/24 for the test")
-	return ""
-}
 
 func requireGone(t *testing.T, what string, link string) {
 	t.Helper()
@@ -88,11 +46,11 @@ func mounted(t *testing.T, path string) bool {
 }
 
 func TestTwoSandboxesOnABridge(t *testing.T) {
-	suffix := randHex(t, 3)
+	suffix := networktest.RandHex(t, 3)
 	bridge := "wkt" + suffix
 	netnsDir := filepath.Join(t.TempDir(), "netns")
 	stateDir := t.TempDir()
-	cidr := testSubnet(t)
+	cidr := networktest.FreeSubnet(t)
 
 	alloc, err := ipam.New(stateDir, cidr)
 	if err != nil {
@@ -291,7 +249,7 @@ func checkPodSide(t *testing.T, n *Netns, gw net.IP) {
 }
 
 func TestTeardownHalfCreated(t *testing.T) {
-	suffix := randHex(t, 3)
+	suffix := networktest.RandHex(t, 3)
 	dir := t.TempDir()
 	podID := "wkt-half-" + suffix
 	host := HostVethName(podID)
@@ -320,10 +278,10 @@ func TestTeardownHalfCreated(t *testing.T) {
 }
 
 func TestSetupFailureUndoes(t *testing.T) {
-	suffix := randHex(t, 3)
+	suffix := networktest.RandHex(t, 3)
 	dir := t.TempDir()
 	podID := "wkt-fail-" + suffix
-	alloc, err := ipam.New(t.TempDir(), testSubnet(t))
+	alloc, err := ipam.New(t.TempDir(), networktest.FreeSubnet(t))
 	if err != nil {
 		t.Fatal(err)
 	}
