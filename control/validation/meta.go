@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -107,8 +109,15 @@ func validateNameRef(name string, nameFn NameFunc, fldPath *field.Path) field.Er
 	return allErrs
 }
 
+// validateLabels checks every label as upstream does, in key order: the
+// same manifest then always gets the same message, where upstream's map
+// iteration would shuffle it.
 func validateLabels(labels map[string]string, fldPath *field.Path) field.ErrorList {
-	return metavalidation.ValidateLabels(labels, fldPath)
+	var allErrs field.ErrorList
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		allErrs = append(allErrs, metavalidation.ValidateLabels(map[string]string{k: labels[k]}, fldPath)...)
+	}
+	return allErrs
 }
 
 func validateLabelSelector(sel *metav1.LabelSelector, fldPath *field.Path) field.ErrorList {
