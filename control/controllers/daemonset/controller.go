@@ -16,6 +16,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
@@ -134,7 +135,7 @@ func (c *controller) updatePod(oldObj, newObj any) {
 	if k, ok := c.ownerKey(cur); ok {
 		c.ctrl.EnqueueKey(k)
 		if ds, err := c.dss.DaemonSets(cur.Namespace).Get(metav1.GetControllerOf(cur).Name); err == nil &&
-			ds.Spec.MinReadySeconds > 0 && !podReady(old) && podReady(cur) {
+			ds.Spec.MinReadySeconds > 0 && !podutils.IsPodReady(old) && podutils.IsPodReady(cur) {
 			// Look again once the pod counts as available.
 			c.ctrl.EnqueueAfter(k, time.Duration(ds.Spec.MinReadySeconds)*time.Second+time.Second)
 		}
@@ -243,15 +244,6 @@ func (c *controller) sync(ctx context.Context, k string) error {
 // claimPods returns the pods the DaemonSet owns, adopting matching orphans.
 func (c *controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector) ([]*corev1.Pod, error) {
 	return replicaset.ClaimPods(ctx, c.client, c.pods, ds, dsKind, selector, c.client.AppsV1().DaemonSets(ds.Namespace).Get)
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // podAvailable is Ready for at least minReadySeconds.

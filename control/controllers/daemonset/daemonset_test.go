@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/internal/simnode"
@@ -187,7 +188,7 @@ func TestRollingUpdateReplacesOnePodAtATime(t *testing.T) {
 		ready, updated := 0, 0
 		for _, ps := range byNode {
 			for _, p := range ps {
-				if podReady(&p) {
+				if podutils.IsPodReady(&p) {
 					ready++
 					if p.Spec.Containers[0].Image == "agent:2" {
 						updated++

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/kubectl/pkg/util/podutils"
 )
 
 // podsByNode groups the DaemonSet's live pods (not being deleted) by the
@@ -208,7 +209,7 @@ func (c *controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, nod
 		}
 		st.CurrentNumberScheduled++
 		p := ps[0]
-		if podReady(p) {
+		if podutils.IsPodReady(p) {
 			st.NumberReady++
 			if podAvailable(p, ds.Spec.MinReadySeconds, now) {
 				st.NumberAvailable++

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
 )
 
@@ -41,7 +42,7 @@ func (c *controller) syncJob(ctx context.Context, k string, job *batchv1.Job, po
 			terminating++
 		default:
 			active = append(active, p)
-			if podReady(p) {
+			if podutils.IsPodReady(p) {
 				ready++
 			}
 		}
@@ -163,8 +164,8 @@ func (c *controller) manage(ctx context.Context, k string, job *batchv1.Job, st 
 	if len(active) > want {
 		// Not-ready and younger pods have done the least work.
 		sort.SliceStable(active, func(i, j int) bool {
-			if podReady(active[i]) != podReady(active[j]) {
-				return !podReady(active[i])
+			if podutils.IsPodReady(active[i]) != podutils.IsPodReady(active[j]) {
+				return !podutils.IsPodReady(active[i])
 			}
 			return active[j].CreationTimestamp.Before(&active[i].CreationTimestamp)
 		})
@@ -285,15 +286,6 @@ func finishedAt(p *corev1.Pod) time.Time {
 		t = p.CreationTimestamp.Time
 	}
 	return t
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // newPod builds a pod from the template; index is -1 for NonIndexed Jobs.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	"k8s.io/kubectl/pkg/util/podutils"
 )
 
 // syncPod is the taint-eviction loop for one pod, plus marking pods on an
@@ -40,7 +41,7 @@ func (c *controller) syncPod(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", pod.Spec.NodeName, err)
 	}
-	if rs := readyStatus(node); rs != "" && rs != corev1.ConditionTrue && podReady(pod) {
+	if rs := readyStatus(node); rs != "" && rs != corev1.ConditionTrue && podutils.IsPodReady(pod) {
 		if err := c.markNotReady(ctx, pod); err != nil {
 			return err
 		}
@@ -161,15 +162,6 @@ func hasCondition(pod *corev1.Pod, t corev1.PodConditionType) bool {
 	for _, cond := range pod.Status.Conditions {
 		if cond.Type == t && cond.Status == corev1.ConditionTrue {
 			return true
-		}
-	}
-	return false
-}
-
-func podReady(pod *corev1.Pod) bool {
-	for _, cond := range pod.Status.Conditions {
-		if cond.Type == corev1.PodReady {
-			return cond.Status == corev1.ConditionTrue
 		}
 	}
 	return false

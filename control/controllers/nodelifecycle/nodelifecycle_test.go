@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
@@ -152,7 +153,7 @@ func TestUnreachableNodeIsTaintedAndEvicted(t *testing.T) {
 	eventually(t, "pods running and ready", func(ctx context.Context) (bool, error) {
 		for _, p := range pods {
 			got, err := cs.CoreV1().Pods("default").Get(ctx, p.Name, metav1.GetOptions{})
-			if err != nil || !podReady(got) {
+			if err != nil || !podutils.IsPodReady(got) {
 				return false, fmt.Errorf("pod %s not ready: %v", p.Name, err)
 			}
 		}
@@ -217,7 +218,7 @@ func TestUnreachableNodeIsTaintedAndEvicted(t *testing.T) {
 	eventually(t, "pods on n1 marked not ready", func(ctx context.Context) (bool, error) {
 		for _, n := range []string{"forever", "long"} {
 			p, err := cs.CoreV1().Pods("default").Get(ctx, n, metav1.GetOptions{})
-			if err != nil || podReady(p) {
+			if err != nil || podutils.IsPodReady(p) {
 				return false, fmt.Errorf("%s still ready (%v)", n, err)
 			}
 		}
@@ -302,7 +303,7 @@ func TestUntoleratedNoExecuteTaintEvictsAtOnce(t *testing.T) {
 	eventually(t, "pods ready", func(ctx context.Context) (bool, error) {
 		for _, n := range []string{"plain", "tolerating"} {
 			p, err := cs.CoreV1().Pods("default").Get(ctx, n, metav1.GetOptions{})
-			if err != nil || !podReady(p) {
+			if err != nil || !podutils.IsPodReady(p) {
 				return false, err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
@@ -142,7 +143,7 @@ func (c *controller) updatePod(oldObj, newObj any) {
 			c.ctrl.EnqueueKey(k)
 			// Becoming Ready starts the minReadySeconds clock: look again
 			// when the pod will count as available.
-			if !podReady(old) && podReady(cur) && rs.Spec.MinReadySeconds > 0 {
+			if !podutils.IsPodReady(old) && podutils.IsPodReady(cur) && rs.Spec.MinReadySeconds > 0 {
 				c.ctrl.EnqueueAfter(k, time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
 )
 
@@ -178,8 +179,8 @@ func lessValuable(a, b *corev1.Pod, perNode map[string]int, now time.Time) bool 
 		return phaseRank[a.Status.Phase] < phaseRank[b.Status.Phase]
 	}
 	// 3. not ready before ready
-	if podReady(a) != podReady(b) {
-		return !podReady(a)
+	if podutils.IsPodReady(a) != podutils.IsPodReady(b) {
+		return !podutils.IsPodReady(a)
 	}
 	// 4. more pods of the set on the same node first
 	ra, rb := perNode[a.Spec.NodeName], perNode[b.Spec.NodeName]
@@ -187,7 +188,7 @@ func lessValuable(a, b *corev1.Pod, perNode map[string]int, now time.Time) bool 
 		return ra > rb
 	}
 	// 5. ready for less time first (upstream compares on a log scale)
-	if podReady(a) && podReady(b) {
+	if podutils.IsPodReady(a) && podutils.IsPodReady(b) {
 		ba, bb := logBucket(now.Sub(readySince(a))), logBucket(now.Sub(readySince(b)))
 		if ba != bb {
 			return ba < bb
@@ -234,18 +235,9 @@ func restarts(p *corev1.Pod) int32 {
 	return n
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // PodAvailable reports whether a pod has been Ready for minReadySeconds.
 func PodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	if !podReady(p) {
+	if !podutils.IsPodReady(p) {
 		return false
 	}
 	if minReadySeconds == 0 {
@@ -265,7 +257,7 @@ func (c *controller) calculateStatus(rs *appsv1.ReplicaSet, pods []*corev1.Pod, 
 		if templateLabels.Matches(labels.Set(p.Labels)) {
 			st.FullyLabeledReplicas++
 		}
-		if podReady(p) {
+		if podutils.IsPodReady(p) {
 			st.ReadyReplicas++
 			if PodAvailable(p, rs.Spec.MinReadySeconds, now) {
 				st.AvailableReplicas++
