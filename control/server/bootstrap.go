@@ -15,8 +15,6 @@ import (
 	"github.com/wasmkube/wasmkube/control/auth"
 )
 
-type corev1Namespace = corev1.Namespace
-
 // systemNamespaces exist in every cluster, as upstream's bootstrap
 // controller creates them.
 var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
@@ -154,12 +155,12 @@ func (s *Server) startStorage(ctx context.Context) error {
 
 func (s *Server) newStores(deps resources.Deps) []*registry.Store {
 	var namespaces *registry.Store
-	nsGetter := func(ctx context.Context, name string) (*corev1Namespace, error) {
+	nsGetter := func(ctx context.Context, name string) (*corev1.Namespace, error) {
 		obj, err := namespaces.GetCached(ctx, "", name)
 		if err != nil {
 			return nil, err
 		}
-		return obj.(*corev1Namespace), nil
+		return obj.(*corev1.Namespace), nil
 	}
 	var stores []*registry.Store
 	for _, strategy := range resources.All(deps) {
