@@ -244,9 +244,30 @@ func runToExit(t *testing.T, env *testEnv, s Spec) (ExitStatus, []logRecord) {
 func TestExitCodeLogsAndArgs(t *testing.T) {
 	env := newEnv(t)
 
-	es, recs := runToExit(t, env, Spec{ID: "wko-exit", Image: toolRef, Args: []string{"exit", "3"}})
+	es, recs := runToExit(t, env, Spec{ID: "wko-exit", Image: toolRef, Args: []string{"exit", "3"},
+		Labels: map[string]string{"pod-uid": "u1", "container": "c"}})
 	if es.Code != 3 {
 		t.Fatalf("exit code %d, want 3", es.Code)
+	}
+	listed, err := env.rt.Containers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range listed {
+		if c.ID == "wko-exit" {
+			found = true
+			if len(c.Labels) != 2 || c.Labels["pod-uid"] != "u1" || c.Labels["container"] != "c" {
+				t.Errorf("listed labels %v, want exactly pod-uid=u1 and container=c", c.Labels)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("Containers() lacks wko-exit: %+v", listed)
+	}
+	if err := env.rt.Create(context.Background(), Spec{ID: "wko-bad-label", Image: toolRef,
+		Labels: map[string]string{"io.wasmkube.log-path": "/x"}}); err == nil {
+		t.Error("Create accepted a label with the reserved prefix")
 	}
 	want := []logRecord{{"stdout", "F", "to stdout"}, {"stderr", "F", "to stderr"}, {"stdout", "F", "no newline"}}
 	for _, w := range want {

@@ -23,6 +23,7 @@ import (
 // Container labels carrying what Start and Status need after Create, kept in
 // containerd so that they survive an agent restart.
 const (
+	ownLabelPrefix = "io.wasmkube."
 	labelLogPath   = "io.wasmkube.log-path"
 	labelWarnings  = "io.wasmkube.warnings"
 	labelStartedAt = "io.wasmkube.started-at"
@@ -180,6 +181,9 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
 	specOpts = append(specOpts, limits...)
 
 	labels := map[string]string{labelLogPath: logPath}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
 	if len(warnings) > 0 {
 		labels[labelWarnings] = strings.Join(warnings, "; ")
 	}
@@ -285,6 +289,38 @@ func (r *Runtime) List(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// Container is one container of the namespace, as Containers lists it.
+type Container struct {
+	ID     string
+	Labels map[string]string // the Spec's labels, without this package's own
+}
+
+// Containers lists the containers with the labels their Spec gave them.
+func (r *Runtime) Containers(ctx context.Context) ([]Container, error) {
+	cs, err := r.client.Containers(r.ns(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("oci: list containers: %w", err)
+	}
+	out := make([]Container, 0, len(cs))
+	for _, c := range cs {
+		// The listing already carries the metadata; refreshing it would
+		// cost one round trip per container.
+		info, err := c.Info(r.ns(ctx), containerd.WithoutRefreshedMetadata)
+		if err != nil {
+			return nil, fmt.Errorf("oci: labels of %s: %w", c.ID(), err)
+		}
+		labels := map[string]string{}
+		for k, v := range info.Labels {
+			if !strings.HasPrefix(k, ownLabelPrefix) {
+				labels[k] = v
+			}
+		}
+		out = append(out, Container{ID: c.ID(), Labels: labels})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // Close stops copying the logs of the tasks this Runtime started or

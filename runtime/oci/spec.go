@@ -17,6 +17,12 @@ type Spec struct {
 	ID    string // unique container id, e.g. <podUID>-<container name>
 	Image string // an image already in the store (name as stored, or a docker-style short name)
 
+	// Labels are kept on the containerd container and returned by
+	// Containers, so that an agent coming back up knows which pod and
+	// container each one was made for. Keys under io.wasmkube.* are this
+	// package's own and are refused.
+	Labels map[string]string
+
 	// Command replaces the image's ENTRYPOINT and Args its CMD, with the
 	// Kubernetes rules for when only one of them is set.
 	Command, Args []string
@@ -64,6 +70,11 @@ func (s Spec) validate() error {
 	}
 	if s.Image == "" {
 		return errors.New("image is empty")
+	}
+	for k := range s.Labels {
+		if strings.HasPrefix(k, ownLabelPrefix) {
+			return fmt.Errorf("label %q uses the reserved prefix %s", k, ownLabelPrefix)
+		}
 	}
 	if s.CgroupParent != "" && !strings.HasPrefix(s.CgroupParent, "/") {
 		return fmt.Errorf("cgroup parent %q is not absolute", s.CgroupParent)
