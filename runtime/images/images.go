@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/containerd"
 	introspection "github.com/containerd/containerd/api/services/introspection/v1"
+	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/images/archive"
 	"github.com/containerd/containerd/namespaces"
@@ -227,4 +228,25 @@ func Pull(ctx context.Context, client *containerd.Client, ref string) (images.Im
 		return images.Image{}, fmt.Errorf("pull %s: %w", full, err)
 	}
 	return img.Metadata(), nil
+}
+
+// Present reports whether ref is in the node's store, as stored or by its
+// normalized docker name ("busybox" is docker.io/library/busybox:latest),
+// the same two lookups a container's creation makes.
+func Present(ctx context.Context, client *containerd.Client, ref string) (bool, error) {
+	ctx = WithNamespace(ctx)
+	names := []string{ref}
+	if named, err := distref.ParseDockerRef(ref); err == nil && named.String() != ref {
+		names = append(names, named.String())
+	}
+	for _, name := range names {
+		_, err := client.ImageService().Get(ctx, name)
+		if err == nil {
+			return true, nil
+		}
+		if !errdefs.IsNotFound(err) {
+			return false, fmt.Errorf("look up image %s: %w", name, err)
+		}
+	}
+	return false, nil
 }

@@ -103,6 +103,16 @@ func TestImportListDockerAndOCIArchives(t *testing.T) {
 		t.Fatalf("List = %v", names)
 	}
 
+	for ref, want := range map[string]bool{
+		"example.test/hello:oci": true, "example.test/hello:nope": false,
+		"hello:docker": false, // normalizes to docker.io/library/hello:docker
+	} {
+		got, err := Present(ctx, cl, ref)
+		if err != nil || got != want {
+			t.Errorf("Present(%s) = %v, %v; want %v", ref, got, err, want)
+		}
+	}
+
 	sums, err := Summaries(ctx, cl)
 	if err != nil {
 		t.Fatal(err)
