@@ -400,11 +400,12 @@ func TestVolumesUserAndCapabilities(t *testing.T) {
 			{Destination: "/rw", Source: vol},
 			{Destination: "/ro", Source: vol, Options: []string{"ro"}},
 		},
-		User:           &specs.User{UID: 1234, GID: 5678},
-		ReadOnlyRootfs: true,
-		Hostname:       "checker",
-		CapDrop:        []string{"ALL"},
-		CapAdd:         []string{"net_bind_service"},
+		User:            &specs.User{UID: 1234, GID: 5678},
+		ReadOnlyRootfs:  true,
+		Hostname:        "checker",
+		CapDrop:         []string{"ALL"},
+		CapAdd:          []string{"net_bind_service"},
+		NoNewPrivileges: true,
 	})
 	var lines []string
 	for _, r := range recs {
@@ -417,6 +418,7 @@ func TestVolumesUserAndCapabilities(t *testing.T) {
 		"write /rootfile: open /rootfile: read-only file system",
 		"uid 1234 gid 5678",
 		"CapBnd: 0000000000000400", // CAP_NET_BIND_SERVICE alone
+		"NoNewPrivs: 1",
 		"hostname checker",
 	} {
 		if !strings.Contains(got, want) {

@@ -173,6 +173,9 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
 	if s.ReadOnlyRootfs {
 		specOpts = append(specOpts, oci.WithRootFSReadonly())
 	}
+	if s.NoNewPrivileges {
+		specOpts = append(specOpts, oci.WithNoNewPrivileges)
+	}
 	if s.Privileged {
 		specOpts = append(specOpts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices)
 	} else {

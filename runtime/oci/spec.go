@@ -57,8 +57,10 @@ type Spec struct {
 	User           *specs.User // nil keeps the image's user
 	ReadOnlyRootfs bool
 	Privileged     bool
-	CapAdd         []string // "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL" in CapDrop drops every capability
-	CapDrop        []string
+	// NoNewPrivileges is allowPrivilegeEscalation: false.
+	NoNewPrivileges bool
+	CapAdd          []string // "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL" in CapDrop drops every capability
+	CapDrop         []string
 }
 
 func (s Spec) validate() error {

@@ -39,7 +39,7 @@ func main() {
 		fmt.Printf("uid %d gid %d\n", os.Getuid(), os.Getgid())
 		status, _ := os.ReadFile("/proc/self/status")
 		for _, line := range strings.Split(string(status), "\n") {
-			if strings.HasPrefix(line, "CapBnd:") {
+			if strings.HasPrefix(line, "CapBnd:") || strings.HasPrefix(line, "NoNewPrivs:") {
 				fmt.Println(strings.Join(strings.Fields(line), " "))
 			}
 		}
