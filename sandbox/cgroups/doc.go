@@ -1,24 +1,30 @@
-// Package cgroups gives each pod sandbox a cgroup on the cgroup2 hierarchy,
-// <cgroup2>/<parent>/pod<uid>, where the pod's limits are set and into which
-// both OCI containers (through their spec's cgroupsPath) and the wasm host
-// process are placed.
+// Package cgroups gives each pod sandbox a cgroup, <parent>/pod<uid> (for
+// example /wasmkube/pods/pod<uid>), where the pod-level limits are set and
+// under which runc places the pod's OCI containers (the path is their
+// CgroupParent) and into which the wasm host process can be moved.
 //
-// The cgroup2 mount is discovered from /proc/self/mountinfo instead of being
-// assumed at /sys/fs/cgroup: edge nodes run hybrid layouts where
-// /sys/fs/cgroup is a tmpfs of v1 hierarchies and cgroup2 sits elsewhere
-// (for example /sys/fs/cgroup/unified).
+// The pod cgroup is made in the same hierarchies runc uses, so that a pod
+// limit applies to its containers: on a host with cgroup v1 mounts (v1
+// only, or hybrid with cgroup2 beside them) runc places a container in every
+// v1 hierarchy, named ones such as name=systemd included, and additionally
+// in the cgroup2 one; on a pure cgroup2 host, in the cgroup2 hierarchy only.
+// The hierarchies are discovered from /proc/self/mountinfo rather than
+// assumed at /sys/fs/cgroup: edge nodes come with all three layouts, and in
+// a hybrid one /sys/fs/cgroup is a tmpfs of v1 hierarchies with cgroup2
+// elsewhere (for example /sys/fs/cgroup/unified).
 //
-// In a hybrid layout a controller lives on exactly one hierarchy, and
-// memory, cpu and pids are usually bound to v1; cgroup2 then offers none of
-// them. The package does not fall back to v1 silently: a setter whose
-// controller is missing returns an error matching ErrControllerUnavailable
-// that says why (not attached to cgroup2 at all, or not enabled in the
-// parent's cgroup.subtree_control), so the agent can report the node's
-// capability instead of pretending a limit is enforced. Membership (Add) and
-// kill-and-remove work without any controller, so grouping, accounting of
-// leaked processes and eBPF cgroup hooks work on every layout.
+// A controller is bound to exactly one hierarchy. A limit is written where
+// its controller is: the v1 hierarchy it is bound to (v1 file names), or
+// else cgroup2 (v2 file names), where it must first be enabled in
+// cgroup.subtree_control of every ancestor of the pod cgroups; NewManager
+// does that down to the parent. In a hybrid layout memory, cpu and pids are
+// normally bound to v1 and cgroup2 offers almost nothing, so limits land in
+// v1 while cgroup2 still groups the pod's processes (for eBPF cgroup hooks).
+// A setter whose controller is found nowhere returns an error matching
+// ErrControllerUnavailable that says why, so the agent can report that the
+// limit is not enforced instead of failing the pod or pretending it holds.
 //
-// Controllers are enabled top-down in cgroup.subtree_control of every
-// ancestor of the pod cgroups, which is what cgroup2 requires before a child
-// can use them; the pod cgroups themselves stay leaves that hold processes.
+// Membership (Add) and kill-and-remove span every hierarchy: a process left
+// in any of them, or a container cgroup left inside the pod's, would keep
+// the pod cgroup from being removed.
 package cgroups
