@@ -254,8 +254,11 @@ func (c *Cgroup) Procs() ([]int, error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // removed while we walk
 			}
-			if err != nil || !d.IsDir() {
-				return err
+			if err != nil {
+				return fmt.Errorf("cgroups: %w", err)
+			}
+			if !d.IsDir() {
+				return nil
 			}
 			lines, err := readList(filepath.Join(dir, "cgroup.procs"))
 			if errors.Is(err, fs.ErrNotExist) {
@@ -274,7 +277,7 @@ func (c *Cgroup) Procs() ([]int, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("cgroups: list processes: %w", err)
+			return nil, err
 		}
 	}
 	slices.Sort(pids)
