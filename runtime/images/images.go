@@ -230,23 +230,37 @@ func Pull(ctx context.Context, client *containerd.Client, ref string) (images.Im
 	return img.Metadata(), nil
 }
 
-// Present reports whether ref is in the node's store, as stored or by its
-// normalized docker name ("busybox" is docker.io/library/busybox:latest),
-// the same two lookups a container's creation makes.
+// Get finds ref in the node's store as stored or by its normalized docker
+// name, so that "hello:v1" finds docker.io/library/hello:v1 as it does for
+// kubectl users. A missing image is an errdefs.ErrNotFound. A namespace
+// already in ctx is kept; otherwise the node's is used.
+func Get(ctx context.Context, client *containerd.Client, ref string) (containerd.Image, error) {
+	if _, ok := namespaces.Namespace(ctx); !ok {
+		ctx = WithNamespace(ctx)
+	}
+	img, err := client.GetImage(ctx, ref)
+	if err == nil || !errdefs.IsNotFound(err) {
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		return img, nil
+	}
+	named, perr := distref.ParseDockerRef(ref)
+	if perr != nil || named.String() == ref {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	img, err = client.GetImage(ctx, named.String())
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+// Present reports whether ref is in the node's store, with Get's lookups.
 func Present(ctx context.Context, client *containerd.Client, ref string) (bool, error) {
-	ctx = WithNamespace(ctx)
-	names := []string{ref}
-	if named, err := distref.ParseDockerRef(ref); err == nil && named.String() != ref {
-		names = append(names, named.String())
+	_, err := Get(ctx, client, ref)
+	if errdefs.IsNotFound(err) {
+		return false, nil
 	}
-	for _, name := range names {
-		_, err := client.ImageService().Get(ctx, name)
-		if err == nil {
-			return true, nil
-		}
-		if !errdefs.IsNotFound(err) {
-			return false, fmt.Errorf("look up image %s: %w", name, err)
-		}
-	}
-	return false, nil
+	return err == nil, err
 }

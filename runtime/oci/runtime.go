@@ -14,7 +14,6 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
-	distref "github.com/distribution/reference"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/wasmkube/wasmkube/runtime/images"
@@ -215,25 +214,10 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
 	return nil
 }
 
-// image finds ref as stored, or by its normalized docker name, so that
-// "hello:v1" finds docker.io/library/hello:v1 as it does for kubectl users.
+// image finds ref in this Runtime's namespace, with the store's name
+// lookups.
 func (r *Runtime) image(ctx context.Context, ref string) (containerd.Image, error) {
-	img, err := r.client.GetImage(ctx, ref)
-	if err == nil || !errdefs.IsNotFound(err) {
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", ref, err)
-		}
-		return img, nil
-	}
-	named, perr := distref.ParseDockerRef(ref)
-	if perr != nil || named.String() == ref {
-		return nil, fmt.Errorf("image %s: %w", ref, err)
-	}
-	img, err = r.client.GetImage(ctx, named.String())
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", ref, err)
-	}
-	return img, nil
+	return images.Get(ctx, r.client, ref)
 }
 
 func (r *Runtime) removeSnapshot(ctx context.Context, snapshotter, key string) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"sync"
 	"time"
 
@@ -71,6 +72,9 @@ func (a *Agent) Registered() <-chan struct{} { return a.registered }
 
 // Name is the Node's name after defaulting.
 func (a *Agent) Name() string { return a.cfg.Name }
+
+// NodeIP is the node's InternalIP after defaulting.
+func (a *Agent) NodeIP() net.IP { return a.cfg.NodeIP }
 
 // Run registers the Node, then keeps its Lease and status until ctx
 // ends, when it returns nil. API errors do not end it: they are logged
