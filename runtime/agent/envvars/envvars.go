@@ -61,7 +61,9 @@ var ErrConfigNotFound = errors.New("container configuration not found")
 // strings, with kubelet's precedence: the Service variables, overridden by
 // envFrom sources in order, overridden by env entries in order. Declared
 // variables come first, in the order they first appear, then the Service
-// variables the container does not redeclare.
+// variables the container does not redeclare, Service by Service in name
+// order. (Kubelet emits the same two groups in map order; this order is the
+// same on every call.)
 //
 // The second result lists the envFrom keys that were left out because they
 // are not valid variable names; kubelet reports each entry as a Warning
