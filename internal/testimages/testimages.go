@@ -56,11 +56,18 @@ func BuildHelloImage(t testing.TB, ref string) (archivePath string) {
 // tar instead, with the full reference in the index annotations.
 func BuildHelloOCIArchive(t testing.TB, ref string) (archivePath string) {
 	t.Helper()
+	return writeOCIArchive(t, HelloImage(t), ref, "hello-oci.tar")
+}
+
+// writeOCIArchive writes img as an OCI image layout in a tar named file in a
+// temporary directory of t, annotated with ref so that an import names the
+// image after it.
+func writeOCIArchive(t testing.TB, img v1.Image, ref, file string) (archivePath string) {
+	t.Helper()
 	tag, err := name.NewTag(ref)
 	if err != nil {
 		t.Fatalf("image reference %q: %v", ref, err)
 	}
-	img := HelloImage(t)
 	dir := t.TempDir()
 	layoutDir := filepath.Join(dir, "layout")
 	p, err := layout.Write(layoutDir, empty.Index)
@@ -74,7 +81,7 @@ func BuildHelloOCIArchive(t testing.TB, ref string) (archivePath string) {
 	if err != nil {
 		t.Fatalf("write OCI layout: %v", err)
 	}
-	archivePath = filepath.Join(dir, "hello-oci.tar")
+	archivePath = filepath.Join(dir, file)
 	if err := tarDir(layoutDir, archivePath); err != nil {
 		t.Fatalf("tar OCI layout: %v", err)
 	}
@@ -94,6 +101,18 @@ func HelloImage(t testing.TB) v1.Image {
 	if err != nil {
 		t.Fatalf("layer tar: %v", err)
 	}
+	return singleLayerImage(t, layerTar, func(c *v1.Config) {
+		c.Entrypoint = []string{HelloBinary}
+		c.Env = []string{"PATH=/"}
+		c.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
+	})
+}
+
+// singleLayerImage makes a linux image for the machine's architecture, with
+// OCI media types, of one uncompressed layer tar and the config that
+// configure sets.
+func singleLayerImage(t testing.TB, layerTar []byte, configure func(*v1.Config)) v1.Image {
+	t.Helper()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
 	}, tarball.WithMediaType(types.OCILayer))
@@ -113,9 +132,7 @@ func HelloImage(t testing.TB) v1.Image {
 	cf = cf.DeepCopy()
 	cf.OS = "linux"
 	cf.Architecture = runtime.GOARCH
-	cf.Config.Entrypoint = []string{HelloBinary}
-	cf.Config.Env = []string{"PATH=/"}
-	cf.Config.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
+	configure(&cf.Config)
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		t.Fatalf("image config: %v", err)

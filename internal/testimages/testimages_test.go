@@ -3,11 +3,9 @@ package testimages
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -57,31 +55,7 @@ func TestHelloDockerArchive(t *testing.T) {
 func TestHelloOCIArchive(t *testing.T) {
 	path := BuildHelloOCIArchive(t, "example.test/hello:v2")
 	// Unpack to read it with the layout reader, as containerd will see it.
-	dir := t.TempDir()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Typeflag == tar.TypeDir {
-			continue
-		}
-		dst := dir + "/" + hdr.Name
-		os.MkdirAll(dst[:strings.LastIndex(dst, "/")], 0o755)
-		b, _ := io.ReadAll(tr)
-		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := unpackArchive(t, path)
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		t.Fatalf("read layout: %v", err)

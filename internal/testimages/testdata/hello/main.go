@@ -1,6 +1,12 @@
 // Command hello is the smallest useful workload for node tests: a static HTTP
 // server that answers every request with a fixed greeting and the host name,
 // so a test can tell which container answered.
+//
+// With HELLO_ALLOC set to a size (bytes, or with a Ki, Mi or Gi suffix) it
+// first allocates that much memory and writes to every page of it, so that
+// the memory is really resident, then logs "hello: allocated N bytes" and
+// serves as usual while holding it. Under a lower memory limit that makes the
+// kernel's OOM killer end it, which is how node tests provoke OOMKilled.
 package main
 
 import (
@@ -8,9 +14,21 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"runtime"
+	"strconv"
+	"strings"
 )
 
 func main() {
+	var held []byte
+	if size := os.Getenv("HELLO_ALLOC"); size != "" {
+		n, err := parseSize(size)
+		if err != nil {
+			log.Fatalf("hello: HELLO_ALLOC=%q: %v", size, err)
+		}
+		held = touch(n)
+		log.Printf("hello: allocated %d bytes", len(held))
+	}
 	addr := os.Getenv("HELLO_ADDR")
 	if addr == "" {
 		addr = ":8080"
@@ -20,5 +38,33 @@ func main() {
 		fmt.Fprintf(w, "hello from %s\n", host)
 	})
 	log.Printf("hello: listening on %s", addr)
-	log.Fatal(http.ListenAndServe(addr, nil))
+	err := http.ListenAndServe(addr, nil)
+	runtime.KeepAlive(held)
+	log.Fatal(err)
+}
+
+// touch allocates n bytes and writes one byte in every 4 KiB page, which is
+// what makes the kernel back (and charge) each page.
+func touch(n int64) []byte {
+	b := make([]byte, n)
+	for i := int64(0); i < n; i += 4096 {
+		b[i] = 1
+	}
+	return b
+}
+
+// parseSize reads "1048576", "512Ki", "200Mi" or "1Gi".
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30} {
+		if rest, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = rest, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size: want a non-negative integer with an optional Ki, Mi or Gi suffix")
+	}
+	return n * mult, nil
 }
