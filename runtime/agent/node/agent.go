@@ -35,7 +35,10 @@ type Agent struct {
 
 	registered     chan struct{}
 	registeredOnce sync.Once
-	lastReport     time.Time // of the status, touched only by the status loop
+	// refresh asks the status loop for an evaluation now, when something
+	// Ready depends on has changed.
+	refresh    chan struct{}
+	lastReport time.Time // of the status, touched only by the status loop
 }
 
 // New validates cfg, fills in its defaults and reads the machine's
@@ -53,7 +56,7 @@ func newAgent(client kubernetes.Interface, cfg Config, paths procPaths) (*Agent,
 	if err != nil {
 		return nil, fmt.Errorf("machine info: %w", err)
 	}
-	return &Agent{client: client, cfg: cfg, paths: paths, info: info, registered: make(chan struct{})}, nil
+	return &Agent{client: client, cfg: cfg, paths: paths, info: info, registered: make(chan struct{}), refresh: make(chan struct{}, 1)}, nil
 }
 
 // Run registers the Node (create, or adopt and update an existing one of
@@ -104,7 +107,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-a.refresh:
 		}
+	}
+}
+
+// Refresh re-evaluates the node's conditions now instead of at the next
+// interval, for a change the Ready function reports (the pod network
+// coming up), so the node turns Ready without waiting out the interval.
+func (a *Agent) Refresh() {
+	select {
+	case a.refresh <- struct{}{}:
+	default:
 	}
 }
 

@@ -409,3 +409,35 @@ func TestStatusWritesKeepOthersConditions(t *testing.T) {
 		t.Errorf("%d conditions, want 5: %+v", len(got.Status.Conditions), got.Status.Conditions)
 	}
 }
+
+func TestRefreshReportsReadyWithoutWaiting(t *testing.T) {
+	_, client := testcluster.Start(t)
+	var ready atomic.Bool
+	a, _, _, _ := start(t, client, Config{
+		Name:           "edge-refresh",
+		StatusInterval: time.Hour, // only Refresh can bring the change in time
+		Ready: func() error {
+			if !ready.Load() {
+				return errors.New("pod network is not ready")
+			}
+			return nil
+		},
+	})
+	condition := func() *corev1.NodeCondition {
+		n, err := client.CoreV1().Nodes().Get(context.Background(), "edge-refresh", metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		return findCondition(n, corev1.NodeReady)
+	}
+	testcluster.Eventually(t, 10*time.Second, "node registered NotReady", func(ctx context.Context) (bool, error) {
+		c := condition()
+		return c != nil && c.Status == corev1.ConditionFalse, nil
+	})
+	ready.Store(true)
+	a.Refresh()
+	testcluster.Eventually(t, 10*time.Second, "node Ready after Refresh", func(ctx context.Context) (bool, error) {
+		c := condition()
+		return c != nil && c.Status == corev1.ConditionTrue, nil
+	})
+}
