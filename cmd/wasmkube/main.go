@@ -35,6 +35,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newServerCommand(),
 		newUpCommand(),
+		newAgentCommand(),
 		newKubectlCommand(),
 		newImageCommand(),
 		newVersionCommand(),

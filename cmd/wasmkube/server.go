@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/signal"
@@ -20,8 +21,9 @@ func newServerCommand() *cobra.Command {
 		Use:   "server",
 		Short: "Run the control plane: API server on etcd (embedded unless --etcd-servers is given)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runControlPlane(cmd, opts, func(out io.Writer, s *server.Server, _ time.Duration) {
+			return runControlPlane(cmd, opts, func(_ context.Context, out io.Writer, s *server.Server, _ time.Duration) <-chan error {
 				fmt.Fprintf(out, "wasmkube server is serving on %s\nkubeconfig: %s\n", s.URL(), s.KubeconfigPath())
+				return nil
 			})
 		},
 	}
@@ -30,8 +32,13 @@ func newServerCommand() *cobra.Command {
 }
 
 // runControlPlane starts the API server and the components beside it, calls
-// ready once it serves, and shuts down cleanly on SIGTERM or SIGINT.
-func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(out io.Writer, s *server.Server, took time.Duration)) error {
+// ready once it serves, and shuts down cleanly on SIGTERM or SIGINT. What
+// ready starts runs until its ctx ends and reports its end on the channel
+// it returns (nil when it starts nothing). It is stopped and waited for
+// before anything else, so a node agent in the same process stops while
+// the API server still answers; if it ends by itself, the process stops
+// with its error.
+func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(ctx context.Context, out io.Writer, s *server.Server, took time.Duration) <-chan error) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	start := time.Now()
@@ -47,14 +54,24 @@ func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(out io.
 	if err != nil {
 		return err
 	}
-	ready(cmd.ErrOrStderr(), s, time.Since(start))
+	beside, stopBeside := context.WithCancel(context.Background())
+	defer stopBeside()
+	besideDone := ready(beside, cmd.ErrOrStderr(), s, time.Since(start))
 	trimStartupMemory()
-	<-ctx.Done()
+	var besideErr error
+	select {
+	case <-ctx.Done():
+		stopBeside()
+		if besideDone != nil {
+			besideErr = <-besideDone
+		}
+	case besideErr = <-besideDone:
+	}
 	stopComponents()
 	waitComponents()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return s.Shutdown(shutdownCtx)
+	return errors.Join(besideErr, s.Shutdown(shutdownCtx))
 }
 
 func addServerFlags(cmd *cobra.Command, opts *server.Options) {

@@ -150,6 +150,14 @@ func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, rec *recor
 	if !sb.hostNetwork {
 		s.Hostname = podHostname(pod)
 	}
+	if host := s.Hostname; host != "" || sb.hostNetwork {
+		if host == "" {
+			host, _ = os.Hostname()
+		}
+		// The container runtime's HOSTNAME, which declared variables
+		// override.
+		s.Env = append([]string{"HOSTNAME=" + host}, s.Env...)
+	}
 	if s.Mounts, err = m.containerMounts(pod, rec, c, n, mounts); err != nil {
 		return oci.Spec{}, err
 	}

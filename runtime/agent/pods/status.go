@@ -39,6 +39,9 @@ func (m *Manager) buildStatus(pod *corev1.Pod, rec *record) corev1.PodStatus {
 	if sb := rec.sandbox; sb != nil && sb.ip != nil {
 		st.PodIP = sb.ip.String()
 		st.PodIPs = []corev1.PodIP{{IP: st.PodIP}}
+	} else {
+		// A finished pod keeps the address it had, as upstream reports it.
+		st.PodIP, st.PodIPs = old.PodIP, old.PodIPs
 	}
 
 	initializing := !rec.initialized

@@ -153,6 +153,12 @@ func (m *Manager) writeFinalStatus(ctx context.Context, pod *corev1.Pod, rec *re
 		if apierrors.IsNotFound(err) || (err == nil && cur.UID != pod.UID) {
 			return nil
 		}
+		if err == nil && isTerminal(cur.Status.Phase) {
+			// Written when the pod finished. Reading the containers again
+			// now could only lose detail (an OOM kill is known from the
+			// pod cgroup, which is gone by now).
+			return nil
+		}
 		if err != nil {
 			return err
 		}

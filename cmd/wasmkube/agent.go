@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/wasmkube/wasmkube/internal/version"
+	"github.com/wasmkube/wasmkube/runtime/agent"
+)
+
+// agentFlags are the node's settings shared by `agent` and `up`.
+type agentFlags struct {
+	nodeName, nodeIP, containerd, bridge, clusterDNS string
+}
+
+func (a *agentFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&a.nodeName, "node-name", "", "name of the Node (default: the hostname)")
+	f.StringVar(&a.nodeIP, "node-ip", "", "InternalIP of the node (default: the address of the default route's interface)")
+	f.StringVar(&a.containerd, "containerd-address", "", "socket of a containerd to use; empty starts one under --data-dir")
+	f.StringVar(&a.bridge, "bridge-name", agent.DefaultBridge, "node bridge the pods attach to")
+}
+
+// config turns the flags into the agent's config.
+func (a *agentFlags) config(dataDir string) (agent.Config, error) {
+	cfg := agent.Config{
+		DataDir:           dataDir,
+		NodeName:          a.nodeName,
+		ContainerdAddress: a.containerd,
+		Bridge:            a.bridge,
+		Version:           kubeletVersion(),
+		Log:               slog.Default(),
+	}
+	if a.nodeIP != "" {
+		if cfg.NodeIP = net.ParseIP(a.nodeIP); cfg.NodeIP == nil {
+			return cfg, fmt.Errorf("--node-ip %q is not an IP address", a.nodeIP)
+		}
+	}
+	if a.clusterDNS != "" {
+		if cfg.ClusterDNS = net.ParseIP(a.clusterDNS); cfg.ClusterDNS == nil {
+			return cfg, fmt.Errorf("--cluster-dns %q is not an IP address", a.clusterDNS)
+		}
+	}
+	return cfg, nil
+}
+
+func newAgentCommand() *cobra.Command {
+	var flags agentFlags
+	var server, kubeconfig, dataDir string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node agent: registers the Node and runs the pods bound to it",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := flags.config(dataDir)
+			if err != nil {
+				return err
+			}
+			rc, err := clientcmd.BuildConfigFromFlags(server, kubeconfig)
+			if err != nil {
+				return fmt.Errorf("credentials for the API server: %w", err)
+			}
+			out := cmd.ErrOrStderr()
+			cfg.Progress = func(step string) { fmt.Fprintln(out, step) }
+			cfg.OnReady = func(name string) { fmt.Fprintf(out, "node %s is Ready\n", name) }
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return agent.Run(ctx, rc, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "URL of the API server (overrides the kubeconfig's)")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the node's credentials (required)")
+	f.StringVar(&dataDir, "data-dir", "", "directory for the node's containerd, pods, logs and network state (required)")
+	f.StringVar(&flags.clusterDNS, "cluster-dns", "10.96.0.10", "nameserver of pods with dnsPolicy ClusterFirst")
+	flags.add(cmd)
+	_ = cmd.MarkFlagRequired("kubeconfig")
+	_ = cmd.MarkFlagRequired("data-dir")
+	return cmd
+}
+
+// kubeletVersion is what the node reports as its kubelet version: the
+// Kubernetes version this build serves, marked as ours.
+func kubeletVersion() string { return version.Kubernetes + "+wasmkube" }

@@ -1,0 +1,224 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/containerd"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/wasmkube/wasmkube/runtime/agent/envvars"
+	"github.com/wasmkube/wasmkube/runtime/agent/node"
+	"github.com/wasmkube/wasmkube/runtime/agent/pods"
+	ctrd "github.com/wasmkube/wasmkube/runtime/containerd"
+	"github.com/wasmkube/wasmkube/runtime/images"
+	"github.com/wasmkube/wasmkube/runtime/oci"
+	"github.com/wasmkube/wasmkube/sandbox/cgroups"
+	"github.com/wasmkube/wasmkube/sandbox/ipam"
+	"github.com/wasmkube/wasmkube/sandbox/network"
+)
+
+// Config describes the node.
+type Config struct {
+	// DataDir holds everything the agent keeps: containerd/ (when it runs
+	// its own), pods/, netns/, ipam/, logs/.
+	DataDir string
+	// NodeName defaults to the hostname.
+	NodeName string
+	// NodeIP defaults to the address of the default route's interface.
+	NodeIP net.IP
+	// ContainerdAddress is the socket of a containerd to use; "" starts
+	// and supervises one under DataDir.
+	ContainerdAddress string
+	// Bridge is the node bridge pods attach to. Default wk0.
+	Bridge string
+	// ClusterDNS is the nameserver of ClusterFirst pods.
+	ClusterDNS net.IP
+	// Version is reported as the node's kubelet version.
+	Version string
+	// Log receives the agent's messages. Default slog.Default().
+	Log *slog.Logger
+	// Progress, when set, is told of each start step ("containerd ready").
+	Progress func(step string)
+	// OnReady is called once the Node is Ready.
+	OnReady func(nodeName string)
+}
+
+// DefaultBridge is the node bridge's name.
+const DefaultBridge = "wk0"
+
+// Run runs the agent until ctx ends. Pods keep running after it returns;
+// the next agent adopts them.
+func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
+	if cfg.DataDir == "" {
+		return errors.New("agent: a data directory is required")
+	}
+	if cfg.Bridge == "" {
+		cfg.Bridge = DefaultBridge
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("agent: data dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("agent: data dir: %w", err)
+	}
+
+	address := cfg.ContainerdAddress
+	if address == "" {
+		sup, err := ctrd.Start(ctx, ctrd.Config{Dir: filepath.Join(dir, "containerd"), Logger: cfg.Log})
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		defer sup.Stop()
+		address = sup.Address()
+	}
+	cc, err := containerd.New(address, containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		return fmt.Errorf("agent: connect to containerd at %s: %w", address, err)
+	}
+	defer cc.Close()
+	version, err := cc.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("agent: containerd at %s: %w", address, err)
+	}
+	progress(fmt.Sprintf("containerd %s ready", version.Version))
+
+	rc := rest.CopyConfig(restConfig)
+	rc.QPS, rc.Burst = 50, 100
+	rc.UserAgent = "wasmkube-agent"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
+	var networkReady atomic.Bool
+	nodeAgent, err := node.New(client, node.Config{
+		Name:           cfg.NodeName,
+		NodeIP:         cfg.NodeIP,
+		RuntimeVersion: "containerd://" + version.Version,
+		KubeletVersion: cfg.Version,
+		DataDir:        dir,
+		Log:            cfg.Log,
+		Ready: func() error {
+			if !networkReady.Load() {
+				return errors.New("pod network is not ready: waiting for the node's pod CIDR")
+			}
+			if ok, err := cc.IsServing(ctx); !ok || err != nil {
+				return fmt.Errorf("container runtime is down: %v", err)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	name := nodeAgent.Name()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { _ = nodeAgent.Run(ctx) })
+
+	cidr, err := node.WaitPodCIDR(ctx, client, name)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	manager, err := newPodManager(ctx, client, cc, cfg, dir, name, nodeAgent.NodeIP(), cidr)
+	if err != nil {
+		return err
+	}
+	networkReady.Store(true)
+	nodeAgent.Refresh()
+	progress(fmt.Sprintf("pod network %s on %s", cidr, cfg.Bridge))
+	if cfg.OnReady != nil {
+		wg.Go(func() {
+			if waitNodeReady(ctx, client, name) == nil {
+				cfg.OnReady(name)
+			}
+		})
+	}
+	return manager.Run(ctx)
+}
+
+// newPodManager sets up the pod network and wires the pod worker.
+func newPodManager(ctx context.Context, client kubernetes.Interface, cc *containerd.Client, cfg Config, dir, nodeName string, nodeIP net.IP, cidr *net.IPNet) (*pods.Manager, error) {
+	alloc, err := ipam.New(filepath.Join(dir, "ipam"), cidr.String())
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if err := network.EnsureBridge(cfg.Bridge, alloc.Gateway()); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	cgm, err := cgroups.NewManager("/wasmkube/pods")
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	podsDir := filepath.Join(dir, "pods")
+	sandboxes, err := pods.NewSandboxes(pods.SandboxConfig{
+		NetnsDir: filepath.Join(dir, "netns"), Bridge: cfg.Bridge, IPAM: alloc, Cgroups: cgm,
+		PodsDir: podsDir, ClusterDNS: cfg.ClusterDNS, NodeIP: nodeIP, Log: cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	objs := newObjects(client, 5*time.Second)
+	rt := oci.New(cc, oci.WithNamespace(images.Namespace), oci.WithLogDir(filepath.Join(dir, "logs")),
+		oci.WithFIFODir(filepath.Join(dir, "fifo")), oci.WithCgroupParent(cgm.Parent()))
+	return pods.New(pods.Config{
+		NodeName:  nodeName,
+		NodeIP:    nodeIP,
+		Client:    client,
+		Runtime:   rt,
+		Images:    imageStore{client: cc},
+		Sandboxes: sandboxes,
+		Volumes:   newVolumes(podsDir, objs),
+		Env: func(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]string, error) {
+			env, _, err := envvars.Resolve(ctx, objs, pod, c, envvars.Options{
+				HostIPs: []string{nodeIP.String()}, PodIPs: podIPs,
+			})
+			return env, err
+		},
+		Dir: dir,
+		Log: cfg.Log,
+	})
+}
+
+// waitNodeReady polls the Node until its Ready condition is True.
+func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
