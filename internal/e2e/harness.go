@@ -63,6 +63,9 @@ type Process struct {
 	Name    string
 	LogPath string
 
+	// StopTimeout overrides the package's StopTimeout for this process.
+	StopTimeout time.Duration
+
 	cmd      *exec.Cmd
 	done     chan struct{}
 	err      error // cmd.Wait's result; read only after done is closed
@@ -129,10 +132,14 @@ func (p *Process) Stop(t testing.TB) {
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Errorf("signalling %s: %v", p.Name, err)
 		}
+		timeout := StopTimeout
+		if p.StopTimeout > 0 {
+			timeout = p.StopTimeout
+		}
 		select {
 		case <-p.done:
-		case <-time.After(StopTimeout):
-			t.Errorf("%s did not exit within %s of SIGTERM; killing it", p.Name, StopTimeout)
+		case <-time.After(timeout):
+			t.Errorf("%s did not exit within %s of SIGTERM; killing it", p.Name, timeout)
 			_ = p.cmd.Process.Kill()
 			<-p.done
 			return
@@ -180,20 +187,28 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
+	s := newServer(t, bin, opts.DataDir)
+	args := append([]string{"server", "--data-dir", opts.DataDir,
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(opts.Port)}, opts.Args...)
+	s.Process = StartProcess(t, "server", bin, nil, args...)
+	s.waitReady(t, opts.ProbeHTTP)
+	return s
+}
+
+// newServer is the Server of a control plane keeping its data in dataDir,
+// before its process starts.
+func newServer(t testing.TB, bin, dataDir string) *Server {
+	t.Helper()
 	s := &Server{
 		Bin:        bin,
-		DataDir:    opts.DataDir,
-		Kubeconfig: filepath.Join(opts.DataDir, "admin.kubeconfig"),
+		DataDir:    dataDir,
+		Kubeconfig: filepath.Join(dataDir, "admin.kubeconfig"),
 		cacheDir:   t.TempDir(),
 	}
 	// A kubeconfig left by an earlier run points at its old port.
 	if err := os.Remove(s.Kubeconfig); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	args := append([]string{"server", "--data-dir", opts.DataDir,
-		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(opts.Port)}, opts.Args...)
-	s.Process = StartProcess(t, "server", bin, nil, args...)
-	s.waitReady(t, opts.ProbeHTTP)
 	return s
 }
 
@@ -203,7 +218,7 @@ func (s *Server) waitReady(t testing.TB, probeHTTP bool) {
 	var last string
 	for {
 		if s.Exited() {
-			t.Fatalf("server exited while starting: %v (log below)", s.err)
+			t.Fatalf("%s exited while starting: %v (log below)", s.Name, s.err)
 		}
 		if _, err := os.Stat(s.Kubeconfig); err == nil {
 			var ok bool
@@ -221,7 +236,7 @@ func (s *Server) waitReady(t testing.TB, probeHTTP bool) {
 			last = "no kubeconfig yet"
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server not ready within %s: last /readyz: %s", ReadyTimeout, last)
+			t.Fatalf("%s not ready within %s: last /readyz: %s", s.Name, ReadyTimeout, last)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
