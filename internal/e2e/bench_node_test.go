@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/wasmkube/wasmkube/internal/testimages"
+)
+
+const benchPods = 50
+
+// readyTimes watches a namespace and records when each pod first turns
+// Ready, so latencies are measured at the API as a user sees them.
+type readyTimes struct {
+	mu    sync.Mutex
+	ready map[string]time.Time
+}
+
+func watchReady(b *testing.B, n *Node, ns string) *readyTimes {
+	rt := &readyTimes{ready: map[string]time.Time{}}
+	factory := informers.NewSharedInformerFactoryWithOptions(n.Client, 0, informers.WithNamespace(ns))
+	inf := factory.Core().V1().Pods().Informer()
+	record := func(obj any) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.Status.Phase == corev1.PodRunning {
+				rt.mu.Lock()
+				if _, seen := rt.ready[p.Name]; !seen {
+					rt.ready[p.Name] = time.Now()
+				}
+				rt.mu.Unlock()
+			}
+		}
+	}
+	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: record, UpdateFunc: func(_, o any) { record(o) }})
+	stop := make(chan struct{})
+	b.Cleanup(func() { close(stop) })
+	factory.Start(stop)
+	cache.WaitForCacheSync(stop, inf.HasSynced)
+	return rt
+}
+
+func (rt *readyTimes) wait(b *testing.B, name string, limit time.Duration) time.Time {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		rt.mu.Lock()
+		at, ok := rt.ready[name]
+		rt.mu.Unlock()
+		if ok {
+			return at
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.Fatalf("pod %s not Running and Ready within %s", name, limit)
+	return time.Time{}
+}
+
+func benchPod(name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": "start"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "hello", Image: "example.test/hello:bench", ImagePullPolicy: corev1.PullIfNotPresent,
+		}}},
+	}
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(float64(len(sorted))*p+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// BenchmarkOCIPodStart measures create → Running and Ready for OCI pods
+// whose image is present, one pod at a time and as a burst of 50, on a
+// real `wasmkube up` node; then the memory each running pod costs.
+func BenchmarkOCIPodStart(b *testing.B) {
+	n := StartNode(b, NodeOptions{})
+	n.ImportImage(b, testimages.BuildHelloOCIArchive(b, "example.test/hello:bench"))
+	ctx := context.Background()
+	cfg := n.RESTConfig(b)
+	cfg.QPS = -1 // a burst of creates must not queue behind the client's rate limit
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		ns := fmt.Sprintf("bench-%d", i)
+		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		rt := watchReady(b, n, ns)
+		pods := client.CoreV1().Pods(ns)
+
+		// One at a time: the latency of a pod on a quiet node.
+		var serial []time.Duration
+		for j := range benchPods {
+			start := time.Now()
+			p := benchPod(fmt.Sprintf("serial-%02d", j))
+			if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			serial = append(serial, rt.wait(b, p.Name, time.Minute).Sub(start))
+		}
+		rssBefore := processRSS(b, n.PID())
+
+		// A burst: 50 creates at once, each pod's own latency.
+		created := make([]time.Time, benchPods)
+		var wg sync.WaitGroup
+		for j := range benchPods {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				created[j] = time.Now()
+				if _, err := pods.Create(ctx, benchPod(fmt.Sprintf("burst-%02d", j)), metav1.CreateOptions{}); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		var burst []time.Duration
+		var last time.Time
+		for j := range benchPods {
+			at := rt.wait(b, fmt.Sprintf("burst-%02d", j), 2*time.Minute)
+			burst = append(burst, at.Sub(created[j]))
+			if at.After(last) {
+				last = at
+			}
+		}
+		slices.Sort(serial)
+		slices.Sort(burst)
+		b.ReportMetric(float64(percentile(serial, 0.5).Milliseconds()), "serial-p50-ms")
+		b.ReportMetric(float64(percentile(serial, 0.99).Milliseconds()), "serial-p99-ms")
+		b.ReportMetric(float64(percentile(burst, 0.5).Milliseconds()), "burst-p50-ms")
+		b.ReportMetric(float64(percentile(burst, 0.99).Milliseconds()), "burst-p99-ms")
+		b.ReportMetric(last.Sub(created[0]).Seconds(), "burst-all-ready-s")
+
+		// Memory of the 50 burst pods: their shims, and what the node
+		// process (agent, and the API server's copy of the objects) grew.
+		time.Sleep(3 * time.Second)
+		shims := shimPSS(b, n.DataDir)
+		rssAfter := processRSS(b, n.PID())
+		b.ReportMetric(float64(shims.total)/float64(shims.count)/1024, "shim-pss-KiB/pod")
+		b.ReportMetric(float64(rssAfter-rssBefore)/benchPods/1024, "node-rss-KiB/pod")
+
+		if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "bench=start"}); err != nil {
+			b.Fatal(err)
+		}
+		waitNoPods(b, n, ns)
+	}
+}
+
+func waitNoPods(b *testing.B, n *Node, ns string) {
+	deadline := time.Now().Add(PodsGoneTimeout)
+	for time.Now().Before(deadline) {
+		list, err := n.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{FieldSelector: fields.Everything().String()})
+		if err == nil && len(list.Items) == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatalf("pods of %s still there after %s", ns, PodsGoneTimeout)
+}
+
+// processRSS is VmRSS in bytes.
+func processRSS(b *testing.B, pid int) int64 {
+	st, err := ProcStatus(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st["VmRSS"]
+}
+
+type pssSum struct {
+	total int64 // bytes
+	count int
+}
+
+// shimPSS sums the proportional set size of the containerd shims of the
+// node whose data dir is dir: PSS splits shared pages (the shim binary)
+// among the shims instead of counting them once per shim.
+func shimPSS(b *testing.B, dir string) pssSum {
+	var s pssSum
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, cmdline := range procs {
+		data, err := os.ReadFile(cmdline)
+		if err != nil || !strings.Contains(string(data), "containerd-shim") || !strings.Contains(string(data), dir) {
+			continue
+		}
+		rollup, err := os.ReadFile(filepath.Join(filepath.Dir(cmdline), "smaps_rollup"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(rollup), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "Pss:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				s.total += kb * 1024
+				s.count++
+			}
+		}
+	}
+	if s.count == 0 {
+		b.Fatalf("no containerd shim of %s found", dir)
+	}
+	return s
+}
