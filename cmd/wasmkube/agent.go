@@ -67,7 +67,10 @@ func newAgentCommand() *cobra.Command {
 			}
 			out := cmd.ErrOrStderr()
 			cfg.Progress = func(step string) { fmt.Fprintln(out, step) }
-			cfg.OnReady = func(name string) { fmt.Fprintf(out, "node %s is Ready\n", name) }
+			cfg.OnReady = func(name string) {
+				fmt.Fprintf(out, "node %s is Ready\n", name)
+				trimStartupMemory()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return agent.Run(ctx, rc, cfg)

@@ -21,6 +21,7 @@ import (
 	"github.com/wasmkube/wasmkube/runtime/agent/envvars"
 	"github.com/wasmkube/wasmkube/runtime/agent/node"
 	"github.com/wasmkube/wasmkube/runtime/agent/pods"
+	"github.com/wasmkube/wasmkube/runtime/agent/volumes"
 	ctrd "github.com/wasmkube/wasmkube/runtime/containerd"
 	"github.com/wasmkube/wasmkube/runtime/images"
 	"github.com/wasmkube/wasmkube/runtime/oci"
@@ -190,7 +191,7 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 		Runtime:   rt,
 		Images:    imageStore{client: cc},
 		Sandboxes: sandboxes,
-		Volumes:   newVolumes(podsDir, objs),
+		Volumes:   podVolumes{volumes.New(podsDir, objs, volumes.WithLogger(cfg.Log))},
 		Env: func(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]string, error) {
 			env, _, err := envvars.Resolve(ctx, objs, pod, c, envvars.Options{
 				HostIPs: []string{nodeIP.String()}, PodIPs: podIPs,

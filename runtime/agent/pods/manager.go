@@ -131,8 +131,10 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{
 		cfg: cfg,
 		log: cfg.Log,
+		// Failed syncs (a missing ConfigMap, a busy runtime) retry within
+		// 30 s at most: a pod waits on the node, not in a queue.
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pods"}),
 		crashBackOff: flowcontrol.NewBackOff(10*time.Second, 5*time.Minute),
 		pullBackOff:  flowcontrol.NewBackOff(10*time.Second, 5*time.Minute),
