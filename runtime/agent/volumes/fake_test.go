@@ -191,3 +191,13 @@ func wantErrContains(t *testing.T, err error, parts ...string) {
 		}
 	}
 }
+
+// hostDirWith makes a directory on the host holding one file.
+func hostDirWith(t *testing.T, name, content string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

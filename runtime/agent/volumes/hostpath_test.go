@@ -123,10 +123,7 @@ func TestHostPathCreates(t *testing.T) {
 
 func TestHostPathVolume(t *testing.T) {
 	m, _ := newTestManager(t, newFakeSources())
-	host := t.TempDir()
-	if err := os.WriteFile(filepath.Join(host, "keep"), []byte("k"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	host := hostDirWith(t, "keep", "k")
 	mounts := setup(t, m, newPod("u1", hostPathVolume("host", host, corev1.HostPathDirectory)))
 	if got := mounts["host"]; got != (Mount{HostPath: host}) {
 		t.Errorf("mount = %+v, want the host path itself, read-write", got)

@@ -175,11 +175,14 @@ func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 }
 
 // setupPayload prepares a volume whose files the agent writes: it
-// collects the payload first, so that a volume whose sources are missing
-// is not even created, then makes the directory (on tmpfs when inMemory)
+// collects and checks the payload first, so that a volume whose sources
+// are missing is not even created, then makes the directory (on tmpfs when inMemory)
 // and writes the payload atomically.
 func (m *Manager) setupPayload(pod *corev1.Pod, plugin, name string, inMemory bool, collect func() (payload, error)) (Mount, error) {
 	p, err := collect()
+	if err == nil {
+		p, err = cleanPayload(p)
+	}
 	if err != nil {
 		return Mount{}, err
 	}
