@@ -149,8 +149,8 @@ func (n *Node) waitNodeReady(t testing.TB) {
 	}
 }
 
-// waitLogLine waits until the process log holds line as a line of its own.
-func (n *Node) waitLogLine(t testing.TB, line string, deadline time.Time) {
+// waitLogLine waits until a line of the process log contains text.
+func (n *Node) waitLogLine(t testing.TB, text string, deadline time.Time) {
 	t.Helper()
 	if d := time.Now().Add(10 * time.Second); d.After(deadline) {
 		deadline = d
@@ -160,11 +160,11 @@ func (n *Node) waitLogLine(t testing.TB, line string, deadline time.Time) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.Contains(strings.Split(string(b), "\n"), line) {
+		if slices.ContainsFunc(strings.Split(string(b), "\n"), func(l string) bool { return strings.Contains(l, text) }) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("up did not print %q once the Node was Ready\nup output (tail):\n%s", line, tail(n.LogPath, 8<<10))
+			t.Fatalf("up printed no line with %q once the Node was Ready\nup output (tail):\n%s", text, tail(n.LogPath, 8<<10))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

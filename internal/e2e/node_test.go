@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/wasmkube/wasmkube/internal/testcluster"
 	"github.com/wasmkube/wasmkube/internal/testimages"
 )
 
@@ -121,19 +120,22 @@ func (nt *nodeTest) apply(t *testing.T, ns, manifest string) string {
 // the pod's status.
 func (nt *nodeTest) waitPod(t *testing.T, ns, name string, timeout time.Duration, what string, cond func(*corev1.Pod) error) *corev1.Pod {
 	t.Helper()
-	var got *corev1.Pod
-	testcluster.Eventually(t, timeout, fmt.Sprintf("pod %s/%s %s", ns, name, what), func(ctx context.Context) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		p, err := nt.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
+		cancel()
+		if err == nil {
+			if err = cond(p); err == nil {
+				return p
+			}
+			err = fmt.Errorf("%w\n%s", err, podSummary(p))
 		}
-		if err := cond(p); err != nil {
-			return false, fmt.Errorf("%w\n%s", err, podSummary(p))
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s/%s not %s within %s: %v", ns, name, what, timeout, err)
 		}
-		got = p
-		return true, nil
-	})
-	return got
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // waitRunning waits until the pod runs, all its containers are ready and

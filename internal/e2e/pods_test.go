@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/wasmkube/wasmkube/sandbox/network"
 )
 
 // The node tests below are the acceptance list of the node agent issue,
@@ -51,6 +53,15 @@ spec:
 		t.Errorf("kubectl get pods -o wide:\n%s\nwant tomcat-test 1/1 Running on %s with IP %s", wide, nt.Name, pod.Status.PodIP)
 	}
 	waitHTTP(t, podURL(pod, 8080, "/"), podTimeout, bodyIs("hello from tomcat-test\n"))
+	// What the node holds for the running pod, which must all go with it;
+	// seeing it here also shows that the check after deletion can see it.
+	held := strings.Join(nt.PodLeftovers(pod.UID), "\n")
+	for _, want := range []string{"containerd shim ", "netns pin " + nt.NetnsPin(pod.UID), "cgroup ",
+		"link " + network.HostVethName(string(pod.UID)), "IP claim " + pod.Status.PodIP + " "} {
+		if !strings.Contains(held, want) {
+			t.Errorf("the running pod holds no %q; it holds:\n%s", want, held)
+		}
+	}
 
 	// Watch from the pod's current version, so that both steps of the
 	// graceful deletion are seen however fast the agent is.
@@ -538,6 +549,9 @@ spec:
 }
 
 // configObjects are the configMap and secret testConfigMapAndSecret reads.
+// The secret's values are given as data, not stringData: what the node
+// does with a secret is under test here, not the API server's merging of
+// stringData into data.
 const configObjects = `apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -550,9 +564,9 @@ apiVersion: v1
 kind: Secret
 metadata:
   name: app-secret
-stringData:
-  password: s3cret
-  token: abc123
+data:
+  password: czNjcmV0 # s3cret
+  token: YWJjMTIz # abc123
 `
 
 // testConfigMapAndSecret: a configMap and a secret reach a container as
@@ -627,7 +641,7 @@ spec:
 	waitHTTP(t, podURL(pod, 80, "/password.txt"), podTimeout, bodyIs("s3cret"))
 
 	nt.apply(t, ns, strings.Replace(configObjects, "greeting: hello-from-configmap", "greeting: changed-by-apply", 1))
-	nt.MustKubectl(t, "patch", "secret", "app-secret", "-n", ns, "-p", `{"stringData":{"password":"rotated"}}`)
+	nt.MustKubectl(t, "patch", "secret", "app-secret", "-n", ns, "-p", `{"data":{"password":"cm90YXRlZA=="}}`)
 	waitHTTP(t, podURL(pod, 80, "/greeting.txt"), volumeUpdateTimeout, bodyIs("changed-by-apply"))
 	waitHTTP(t, podURL(pod, 80, "/password.txt"), volumeUpdateTimeout, bodyIs("rotated"))
 }
