@@ -41,14 +41,22 @@ func FirewallRules(t testing.TB) string {
 			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 		}
 		b.WriteString("== " + strings.Join(argv, " ") + "\n")
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "#") || strings.TrimSpace(line) == "" {
-				continue
-			}
-			line = iptablesCounters.ReplaceAllString(line, "[0:0]")
-			line = nftCounters.ReplaceAllString(line, "packets 0 bytes 0")
-			b.WriteString(line + "\n")
+		b.WriteString(stableRules(string(out)))
+	}
+	return b.String()
+}
+
+// stableRules drops blank and comment lines from a rules dump and zeroes
+// its counters.
+func stableRules(dump string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(dump, "\n") {
+		if trimmed := strings.TrimSpace(line); trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
 		}
+		line = iptablesCounters.ReplaceAllString(line, "[0:0]")
+		line = nftCounters.ReplaceAllString(line, "packets 0 bytes 0")
+		b.WriteString(line + "\n")
 	}
 	return b.String()
 }
