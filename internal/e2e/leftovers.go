@@ -302,19 +302,19 @@ func (n *Node) leftoverClaims(mentions func(string) bool) []leftover {
 	return out
 }
 
-// deleteLink removes the bridge name; a missing one is fine, a link of
-// another type is refused.
-func deleteLink(name string) error {
+// deleteBridge removes the bridge name and reports whether there was one;
+// a link of another type under the name is refused.
+func deleteBridge(name string) (bool, error) {
 	l, err := netlink.LinkByName(name)
 	var notFound netlink.LinkNotFoundError
 	if errors.As(err, &notFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if l.Type() != "bridge" {
-		return fmt.Errorf("%s is a %s, not the node's bridge", name, l.Type())
+		return false, fmt.Errorf("%s is a %s, not the node's bridge", name, l.Type())
 	}
-	return netlink.LinkDel(l)
+	return true, netlink.LinkDel(l)
 }
