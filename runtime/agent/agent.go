@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -169,7 +170,10 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 	if err := network.EnsureBridge(cfg.Bridge, alloc.Gateway()); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	cgm, err := cgroups.NewManager("/wasmkube/pods")
+	// Named after the node: the agent removes pod cgroups it does not
+	// know, so two agents on one machine (tests run several) must never
+	// share a parent.
+	cgm, err := cgroups.NewManager(path.Join("/wasmkube", nodeName))
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
