@@ -188,28 +188,3 @@ func TestResourceFieldRef(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { checkVar(t, got, err, tt.want, tt.err) })
 	}
 }
-
-func TestCeilRatio(t *testing.T) {
-	tests := []struct{ q, d, want string }{
-		{"1", "1", "1"},
-		{"1m", "1", "1"},
-		{"1001m", "1", "2"},
-		{"2", "1m", "2000"},
-		{"1Gi", "1Gi", "1"},
-		{"1Gi", "1M", "1074"},
-		{"1", "1Ki", "1"},
-		{"1n", "1E", "1"},
-		{"9223372036854775807", "1", "9223372036854775807"},
-		{"9223372036854775808", "1", "9223372036854775807"},
-		{"1E", "1n", "9223372036854775807"},
-		{"0", "1", "0"},
-		{"-1", "1", "0"},
-		{"1", "-1", "0"},
-	}
-	for _, tt := range tests {
-		a, b := q(tt.q), q(tt.d)
-		if got := ceilRatio(&a, &b); got != tt.want {
-			t.Errorf("ceilRatio(%s, %s) = %s, want %s", tt.q, tt.d, got, tt.want)
-		}
-	}
-}

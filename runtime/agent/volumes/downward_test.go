@@ -167,12 +167,50 @@ func TestDownwardAPIErrors(t *testing.T) {
 	}
 }
 
-func TestFormatMap(t *testing.T) {
-	if got := formatMap(nil); got != "" {
-		t.Errorf("formatMap(nil) = %q", got)
+// TestResourceFieldValue covers what volumes decide for themselves around
+// the shared resolution: which containers get stand-in limits, where those
+// come from, and which selectors are refused.
+func TestResourceFieldValue(t *testing.T) {
+	podLevel := &corev1.ResourceRequirements{Limits: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceEphemeralStorage: resource.MustParse("5Gi")}}
+	alloc := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceEphemeralStorage: resource.MustParse("10G")}
+	tests := []struct {
+		name  string
+		alloc corev1.ResourceList
+		pod   *corev1.ResourceRequirements
+		item  corev1.DownwardAPIVolumeFile
+		want  string // "error: " and the message when it should fail
+	}{
+		{name: "init container from allocatable", alloc: alloc,
+			item: resourceItem("x", "prep", "limits.cpu", "1m"), want: "2000"},
+		{name: "pod-level limit before allocatable", alloc: alloc, pod: podLevel,
+			item: resourceItem("x", "prep", "limits.cpu", "1m"), want: "1500"},
+		{name: "pod-level limit without allocatable", pod: podLevel,
+			item: resourceItem("x", "prep", "limits.cpu", "1m"), want: "1500"},
+		{name: "no pod-level ephemeral-storage", alloc: alloc, pod: podLevel,
+			item: resourceItem("x", "prep", "limits.ephemeral-storage", "1G"), want: "10"},
+		{name: "nothing to stand in", item: resourceItem("x", "prep", "limits.memory", ""), want: "0"},
+		{name: "container's own limit", alloc: alloc, pod: podLevel,
+			item: resourceItem("x", "app", "limits.cpu", "1m"), want: "250"},
+		{name: "negative divisor", item: resourceItem("x", "app", "limits.cpu", "-1"),
+			want: "error: invalid divisor for limits.cpu"},
+		{name: "negative divisor, bad resource", item: resourceItem("x", "app", "limits.gpu", "-1"),
+			want: "error: unsupported container resource : limits.gpu"},
+		{name: "container name required", item: resourceItem("x", "", "limits.cpu", ""),
+			want: "error: container  not found"},
 	}
-	got := formatMap(map[string]string{"b": "\x00\u2028", "a": ""})
-	if want := "a=\"\"\nb=\"\\x00\\u2028\""; got != want {
-		t.Errorf("formatMap = %q, want %q", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New(t.TempDir(), newFakeSources(), WithNodeAllocatable(tt.alloc))
+			pod := downwardPod()
+			pod.Spec.Resources = tt.pod
+			got, err := m.resourceFieldValue(pod, tt.item.ResourceFieldRef)
+			if err != nil {
+				got = "error: " + err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("resourceFieldValue(%s) = %q, want %q", tt.item.ResourceFieldRef.Resource, got, tt.want)
+			}
+		})
 	}
 }
