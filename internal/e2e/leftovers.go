@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/types"
@@ -112,8 +112,8 @@ func killAndWait(pid int) error {
 func (n *Node) leftoverMounts(mentions func(string) bool) []leftover {
 	netnsDir := filepath.Join(n.DataDir, "netns") + "/"
 	var mps []string
-	for _, mp := range mountpoints() {
-		if strings.HasPrefix(mp, n.DataDir+"/") && !strings.HasPrefix(mp, netnsDir) && mentions(mp) {
+	for _, mp := range mountpointsUnder(n.DataDir) {
+		if !strings.HasPrefix(mp, netnsDir) && mentions(mp) {
 			mps = append(mps, mp)
 		}
 	}
@@ -129,7 +129,7 @@ func (n *Node) leftoverMounts(mentions func(string) bool) []leftover {
 func (n *Node) leftoverNetns(mentions func(string) bool) []leftover {
 	dir := filepath.Join(n.DataDir, "netns")
 	entries, _ := os.ReadDir(dir)
-	mounted := mountpoints()
+	mounted := mountpointsUnder(dir)
 	var out []leftover
 	for _, e := range entries {
 		if !mentions(e.Name()) {
@@ -157,38 +157,20 @@ func detach(mp string) error {
 	return nil
 }
 
-// mountpoints lists the mount points of the test's mount namespace, which
-// the agent shares.
-func mountpoints() []string {
-	f, err := os.Open("/proc/self/mountinfo")
+// mountpointsUnder lists the mount points below dir in the test's mount
+// namespace, which the agent shares.
+func mountpointsUnder(dir string) []string {
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
-		return nil
+		return []string{"(mounts unreadable: " + err.Error() + ")"}
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) > 4 {
-			out = append(out, unescapeOctal(fields[4]))
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.Mountpoint != dir {
+			out = append(out, m.Mountpoint)
 		}
 	}
 	return out
-}
-
-// unescapeOctal undoes mountinfo's \NNN escapes of spaces and the like.
-func unescapeOctal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // leftoverCgroups finds the cgroups (pod<uid>) of the pods under

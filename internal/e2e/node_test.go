@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +15,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wasmkube/wasmkube/sandbox/network"
 
 	"github.com/wasmkube/wasmkube/internal/testimages"
 )
@@ -294,10 +297,12 @@ func httpGet(url string) (string, error) {
 	return string(body), nil
 }
 
-// waitHTTP polls url until cond accepts its body, and returns the body.
-// cond says what is wrong with a body it rejects.
-func waitHTTP(t *testing.T, url string, timeout time.Duration, cond func(body string) error) string {
+// waitHTTP polls http://<pod IP>:port/path until cond accepts the body,
+// and returns the body. cond says what is wrong with a body it rejects.
+// The failure shows the pod's status and the node's view of its network.
+func (nt *nodeTest) waitHTTP(t *testing.T, pod *corev1.Pod, port int, path string, timeout time.Duration, cond func(body string) error) string {
 	t.Helper()
+	url := fmt.Sprintf("http://%s/%s", net.JoinHostPort(pod.Status.PodIP, fmt.Sprint(port)), strings.TrimPrefix(path, "/"))
 	deadline := time.Now().Add(timeout)
 	for {
 		body, err := httpGet(url)
@@ -307,10 +312,36 @@ func waitHTTP(t *testing.T, url string, timeout time.Duration, cond func(body st
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: no good answer within %s: %v (last body %q)", url, timeout, err, body)
+			now, gerr := nt.Client.CoreV1().Pods(pod.Namespace).Get(context.Background(), pod.Name, metav1.GetOptions{})
+			status := fmt.Sprint(gerr)
+			if gerr == nil {
+				status = podSummary(now)
+			}
+			t.Fatalf("GET %s: no good answer within %s: %v (last body %q)\npod now:\n%s\nnetwork:\n%s",
+				url, timeout, err, body, status, nt.networkDiag(pod))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// networkDiag is what the node's network looks like for pod: its host
+// veth, the neighbour entry and route for its IP, and its namespace.
+func (nt *nodeTest) networkDiag(pod *corev1.Pod) string {
+	var b strings.Builder
+	run := func(argv ...string) {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		fmt.Fprintf(&b, "$ %s\n%s", strings.Join(argv, " "), out)
+		if err != nil {
+			fmt.Fprintf(&b, "(%v)\n", err)
+		}
+	}
+	run("ip", "-d", "link", "show", network.HostVethName(string(pod.UID)))
+	run("ip", "link", "show", "master", nt.Bridge)
+	run("ip", "neigh", "show", pod.Status.PodIP)
+	run("ip", "route", "get", pod.Status.PodIP)
+	run("nsenter", "--net="+nt.NetnsPin(pod.UID), "ip", "addr")
+	run("nsenter", "--net="+nt.NetnsPin(pod.UID), "ip", "route")
+	return b.String()
 }
 
 // bodyIs is a waitHTTP condition for an exact body.
@@ -321,9 +352,4 @@ func bodyIs(want string) func(string) error {
 		}
 		return nil
 	}
-}
-
-// podURL is http://<pod IP>:port/path.
-func podURL(p *corev1.Pod, port int, path string) string {
-	return fmt.Sprintf("http://%s/%s", net.JoinHostPort(p.Status.PodIP, fmt.Sprint(port)), strings.TrimPrefix(path, "/"))
 }

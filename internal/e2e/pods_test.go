@@ -52,7 +52,7 @@ spec:
 	if !regexp.MustCompile(`(?m)^tomcat-test\s+1/1\s+Running\s+0\s+\S+\s+` + regexp.QuoteMeta(pod.Status.PodIP) + `\s+` + nt.Name + `\s`).MatchString(wide) {
 		t.Errorf("kubectl get pods -o wide:\n%s\nwant tomcat-test 1/1 Running on %s with IP %s", wide, nt.Name, pod.Status.PodIP)
 	}
-	waitHTTP(t, podURL(pod, 8080, "/"), podTimeout, bodyIs("hello from tomcat-test\n"))
+	nt.waitHTTP(t, pod, 8080, "/", podTimeout, bodyIs("hello from tomcat-test\n"))
 	// What the node holds for the running pod, which must all go with it;
 	// seeing it here also shows that the check after deletion can see it.
 	held := strings.Join(nt.PodLeftovers(pod.UID), "\n")
@@ -127,7 +127,7 @@ spec:
     image: `+helloImage+`
 `)
 	pod2 := nt.waitRunning(t, ns, "tomcat-test-2")
-	waitHTTP(t, podURL(pod2, 8080, "/"), podTimeout, bodyIs("hello from tomcat-test-2\n"))
+	nt.waitHTTP(t, pod2, 8080, "/", podTimeout, bodyIs("hello from tomcat-test-2\n"))
 }
 
 // nginxDeployment is the seed's Deployment, with busybox httpd serving a
@@ -186,7 +186,7 @@ func testSeedDeployment(t *testing.T, nt *nodeTest) {
 			t.Errorf("pod name %q is not nginx-test-<hash>-<5 chars>", name)
 		}
 		pod := nt.waitRunning(t, ns, name)
-		waitHTTP(t, podURL(pod, 80, "/"), podTimeout, bodyIs("nginx-test "+name+"\n"))
+		nt.waitHTTP(t, pod, 80, "/", podTimeout, bodyIs("nginx-test "+name+"\n"))
 	}
 
 	pods := running()
@@ -291,19 +291,19 @@ spec:
 		}
 		return strconv.Atoi(m[1])
 	}
-	first, err := count(waitHTTP(t, podURL(pod, 80, "/"), podTimeout, func(b string) error { _, err := count(b); return err }))
+	first, err := count(nt.waitHTTP(t, pod, 80, "/", podTimeout, func(b string) error { _, err := count(b); return err }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The sidecar keeps writing: the page changes under the server.
-	waitHTTP(t, podURL(pod, 80, "/"), 30*time.Second, func(b string) error {
+	nt.waitHTTP(t, pod, 80, "/", 30*time.Second, func(b string) error {
 		if n, err := count(b); err != nil || n <= first {
 			return fmt.Errorf("page %q not updated past %d", b, first)
 		}
 		return nil
 	})
 	// What the sidecar fetched from localhost:80 is the server's page.
-	waitHTTP(t, podURL(pod, 80, "/loopback.txt"), 30*time.Second, func(b string) error { _, err := count(b); return err })
+	nt.waitHTTP(t, pod, 80, "/loopback.txt", 30*time.Second, func(b string) error { _, err := count(b); return err })
 }
 
 // testInitContainerRunsFirst: the init container completes before the app
@@ -335,8 +335,8 @@ spec:
       mountPath: /var/www
 `)
 	pod := nt.waitRunning(t, ns, "init-ok")
-	waitHTTP(t, podURL(pod, 80, "/"), podTimeout, bodyIs("prepared by the init container\n"))
-	waitHTTP(t, podURL(pod, 80, "/order.txt"), podTimeout, bodyIs("app started after init\n"))
+	nt.waitHTTP(t, pod, 80, "/", podTimeout, bodyIs("prepared by the init container\n"))
+	nt.waitHTTP(t, pod, 80, "/order.txt", podTimeout, bodyIs("app started after init\n"))
 	initCS, app := containerStatus(pod, "prepare"), containerStatus(pod, "web")
 	if initCS == nil || app == nil || app.State.Running == nil {
 		t.Fatalf("container statuses:\n%s", podSummary(pod))
@@ -377,16 +377,7 @@ spec:
 func testInitContainerFailsNever(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "init-fails-never")
 	nt.apply(t, ns, initFailingPod("init-fail", "Never"))
-	pod := nt.waitPod(t, ns, "init-fail", podTimeout, "Failed by its init container", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodFailed {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		cs := containerStatus(p, "setup")
-		if cs == nil {
-			return fmt.Errorf("no init container status")
-		}
-		return terminated(cs.State, "Error", 1)
-	})
+	pod := nt.waitTerminated(t, ns, "init-fail", "setup", corev1.PodFailed, "Error", 1)
 	if err := neverStarted(containerStatus(pod, "app"), "PodInitializing"); err != nil {
 		t.Error(err)
 	}
@@ -405,20 +396,43 @@ func testInitContainerFailsAlways(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "init-fails-always")
 	nt.apply(t, ns, initFailingPod("init-crash", "Always"))
 	nt.waitStatus(t, ns, "init-crash", podTimeout, "Init:CrashLoopBackOff", "Init:Error")
-	pod := nt.waitPod(t, ns, "init-crash", podTimeout, "restarting its init container", func(p *corev1.Pod) error {
-		cs := containerStatus(p, "setup")
-		if cs == nil || cs.RestartCount < 1 {
-			return fmt.Errorf("init container not restarted yet")
-		}
-		if p.Status.Phase != corev1.PodPending {
-			return fmt.Errorf("phase %s, want Pending", p.Status.Phase)
-		}
-		return terminated(cs.LastTerminationState, "Error", 1)
-	})
+	pod := nt.waitRestarts(t, ns, "init-crash", "setup", 1, corev1.PodPending)
 	if err := neverStarted(containerStatus(pod, "app"), "PodInitializing"); err != nil {
 		t.Error(err)
 	}
 	nt.waitStatus(t, ns, "init-crash", 30*time.Second, "Init:CrashLoopBackOff", "Init:Error")
+}
+
+// waitRestarts waits until container has been restarted at least n times,
+// last after exiting 1, with the pod in phase.
+func (nt *nodeTest) waitRestarts(t *testing.T, ns, name, container string, n int32, phase corev1.PodPhase) *corev1.Pod {
+	t.Helper()
+	return nt.waitPod(t, ns, name, podTimeout, fmt.Sprintf("%s with %s restarted %d times", phase, container, n), func(p *corev1.Pod) error {
+		cs := containerStatus(p, container)
+		switch {
+		case cs == nil || cs.RestartCount < n:
+			return fmt.Errorf("fewer restarts")
+		case p.Status.Phase != phase:
+			return fmt.Errorf("phase %s", p.Status.Phase)
+		}
+		return terminated(cs.LastTerminationState, "Error", 1)
+	})
+}
+
+// waitTerminated waits until the pod is in phase with container
+// terminated for reason with exitCode.
+func (nt *nodeTest) waitTerminated(t *testing.T, ns, name, container string, phase corev1.PodPhase, reason string, exitCode int32) *corev1.Pod {
+	t.Helper()
+	return nt.waitPod(t, ns, name, podTimeout, fmt.Sprintf("%s with %s %s", phase, container, reason), func(p *corev1.Pod) error {
+		cs := containerStatus(p, container)
+		switch {
+		case cs == nil:
+			return fmt.Errorf("no status for %s", container)
+		case p.Status.Phase != phase:
+			return fmt.Errorf("phase %s", p.Status.Phase)
+		}
+		return terminated(cs.State, reason, exitCode)
+	})
 }
 
 // exitingPod runs one busybox container that exits with code.
@@ -445,16 +459,7 @@ func testRestartAlwaysCrashLoops(t *testing.T, nt *nodeTest) {
 	nt.apply(t, ns, exitingPod("crasher", "Always", 1))
 	nt.waitStatus(t, ns, "crasher", podTimeout, "CrashLoopBackOff")
 	// Back-off is 10s, then 20s: a second restart comes within a minute.
-	nt.waitPod(t, ns, "crasher", podTimeout, "restarted twice", func(p *corev1.Pod) error {
-		cs := containerStatus(p, "main")
-		switch {
-		case cs == nil || cs.RestartCount < 2:
-			return fmt.Errorf("fewer than 2 restarts")
-		case p.Status.Phase != corev1.PodRunning:
-			return fmt.Errorf("phase %s, want Running (restartPolicy Always)", p.Status.Phase)
-		}
-		return terminated(cs.LastTerminationState, "Error", 1)
-	})
+	nt.waitRestarts(t, ns, "crasher", "main", 2, corev1.PodRunning)
 	if row := nt.kubectlRow(t, ns, "crasher"); row[1] != "0/1" || row[3] == "0" {
 		t.Errorf("kubectl get pods: READY %s RESTARTS %s, want 0/1 and a count", row[1], row[3])
 	}
@@ -464,15 +469,9 @@ func testRestartAlwaysCrashLoops(t *testing.T, nt *nodeTest) {
 func testRestartOnFailureSucceeds(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "restart-onfailure-ok")
 	nt.apply(t, ns, exitingPod("completes", "OnFailure", 0))
-	pod := nt.waitPod(t, ns, "completes", podTimeout, "Succeeded", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodSucceeded {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		return nil
-	})
-	cs := mustContainer(t, pod, "main")
-	if err := terminated(cs.State, "Completed", 0); err != nil || cs.RestartCount != 0 {
-		t.Errorf("container: %v, restarts %d", err, cs.RestartCount)
+	pod := nt.waitTerminated(t, ns, "completes", "main", corev1.PodSucceeded, "Completed", 0)
+	if cs := mustContainer(t, pod, "main"); cs.RestartCount != 0 {
+		t.Errorf("container restarted %d times after exiting 0 under OnFailure", cs.RestartCount)
 	}
 	nt.waitStatus(t, ns, "completes", 30*time.Second, "Completed")
 }
@@ -482,36 +481,19 @@ func testRestartOnFailureSucceeds(t *testing.T, nt *nodeTest) {
 func testRestartOnFailureRestarts(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "restart-onfailure-fail")
 	nt.apply(t, ns, exitingPod("retries", "OnFailure", 1))
-	nt.waitPod(t, ns, "retries", podTimeout, "restarted", func(p *corev1.Pod) error {
-		cs := containerStatus(p, "main")
-		switch {
-		case cs == nil || cs.RestartCount < 1:
-			return fmt.Errorf("not restarted")
-		case p.Status.Phase != corev1.PodRunning:
-			return fmt.Errorf("phase %s, want Running (restartPolicy OnFailure)", p.Status.Phase)
-		}
-		return terminated(cs.LastTerminationState, "Error", 1)
-	})
+	nt.waitRestarts(t, ns, "retries", "main", 1, corev1.PodRunning)
 }
 
 // testRestartNeverFails: exit 1 under Never fails the pod, no restart.
 func testRestartNeverFails(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "restart-never")
 	nt.apply(t, ns, exitingPod("fails", "Never", 1))
-	pod := nt.waitPod(t, ns, "fails", podTimeout, "Failed", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodFailed {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		return nil
-	})
-	if err := terminated(mustContainer(t, pod, "main").State, "Error", 1); err != nil {
-		t.Errorf("container: %v", err)
-	}
+	nt.waitTerminated(t, ns, "fails", "main", corev1.PodFailed, "Error", 1)
 	nt.waitStatus(t, ns, "fails", 30*time.Second, "Error")
 	time.Sleep(3 * time.Second) // time for a restart that must not come
-	pod = nt.waitPod(t, ns, "fails", podTimeout, "still Failed", func(*corev1.Pod) error { return nil })
-	if cs := mustContainer(t, pod, "main"); cs.RestartCount != 0 || pod.Status.Phase != corev1.PodFailed {
-		t.Errorf("after a while: phase %s, restarts %d; want Failed, 0", pod.Status.Phase, cs.RestartCount)
+	pod := nt.waitTerminated(t, ns, "fails", "main", corev1.PodFailed, "Error", 1)
+	if cs := mustContainer(t, pod, "main"); cs.RestartCount != 0 {
+		t.Errorf("container restarted %d times under restartPolicy Never", cs.RestartCount)
 	}
 }
 
@@ -535,16 +517,7 @@ spec:
       limits:
         memory: 32Mi
 `)
-	nt.waitPod(t, ns, "memory-hog", podTimeout, "OOMKilled", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodFailed {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		cs := containerStatus(p, "hog")
-		if cs == nil {
-			return fmt.Errorf("no container status")
-		}
-		return terminated(cs.State, "OOMKilled", 137)
-	})
+	nt.waitTerminated(t, ns, "memory-hog", "hog", corev1.PodFailed, "OOMKilled", 137)
 	nt.waitStatus(t, ns, "memory-hog", 30*time.Second, "OOMKilled")
 }
 
@@ -629,21 +602,21 @@ spec:
       exec httpd -f -p 80 -h /var/www
 `)
 	pod := nt.waitRunning(t, ns, "config-reader")
-	env := waitHTTP(t, podURL(pod, 80, "/env.txt"), podTimeout, func(string) error { return nil })
+	env := nt.waitHTTP(t, pod, 80, "/env.txt", podTimeout, func(string) error { return nil })
 	for _, want := range []string{"GREETING=hello-from-configmap", "PASSWORD=s3cret", "CM_greeting=hello-from-configmap",
 		"CM_mode=test", "SECRET_password=s3cret", "SECRET_token=abc123"} {
 		if !strings.Contains("\n"+env, "\n"+want+"\n") {
 			t.Errorf("container environment lacks %s:\n%s", want, env)
 		}
 	}
-	waitHTTP(t, podURL(pod, 80, "/modes.txt"), podTimeout, bodyIs("644 /config/cm/greeting\n400 /config/secret/password\n"))
-	waitHTTP(t, podURL(pod, 80, "/greeting.txt"), podTimeout, bodyIs("hello-from-configmap"))
-	waitHTTP(t, podURL(pod, 80, "/password.txt"), podTimeout, bodyIs("s3cret"))
+	nt.waitHTTP(t, pod, 80, "/modes.txt", podTimeout, bodyIs("644 /config/cm/greeting\n400 /config/secret/password\n"))
+	nt.waitHTTP(t, pod, 80, "/greeting.txt", podTimeout, bodyIs("hello-from-configmap"))
+	nt.waitHTTP(t, pod, 80, "/password.txt", podTimeout, bodyIs("s3cret"))
 
 	nt.apply(t, ns, strings.Replace(configObjects, "greeting: hello-from-configmap", "greeting: changed-by-apply", 1))
 	nt.MustKubectl(t, "patch", "secret", "app-secret", "-n", ns, "-p", `{"data":{"password":"cm90YXRlZA=="}}`)
-	waitHTTP(t, podURL(pod, 80, "/greeting.txt"), volumeUpdateTimeout, bodyIs("changed-by-apply"))
-	waitHTTP(t, podURL(pod, 80, "/password.txt"), volumeUpdateTimeout, bodyIs("rotated"))
+	nt.waitHTTP(t, pod, 80, "/greeting.txt", volumeUpdateTimeout, bodyIs("changed-by-apply"))
+	nt.waitHTTP(t, pod, 80, "/password.txt", volumeUpdateTimeout, bodyIs("rotated"))
 }
 
 // testMissingConfigMap: an env var from a configMap that does not exist

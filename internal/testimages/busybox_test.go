@@ -5,16 +5,14 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
@@ -29,6 +27,43 @@ func unpackArchive(t *testing.T, path string) string {
 	dir := t.TempDir()
 	untar(t, f, dir)
 	return dir
+}
+
+// readOCIArchive reads an OCI layout archive with the layout reader, as
+// containerd will see it, checks that it holds one image named ref, and
+// returns that image.
+func readOCIArchive(t *testing.T, path, ref string) v1.Image {
+	t.Helper()
+	idx, err := layout.ImageIndexFromPath(unpackArchive(t, path))
+	if err != nil {
+		t.Fatalf("read layout: %v", err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Manifests) != 1 || m.Manifests[0].Annotations[annotationContainerdName] != ref {
+		t.Fatalf("index manifests = %+v, want one image named %s", m.Manifests, ref)
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// onlyLayer checks that img has one layer and opens it uncompressed.
+func onlyLayer(t *testing.T, img v1.Image) io.ReadCloser {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers = %d, %v; want 1", len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
 }
 
 // untar extracts directories, regular files and symlinks, with their modes.
@@ -79,22 +114,7 @@ func modeBits(mode int64) os.FileMode {
 
 func TestBusyboxOCIArchive(t *testing.T) {
 	ref := "example.test/busybox:v1"
-	dir := unpackArchive(t, BuildBusyboxOCIArchive(t, ref))
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		t.Fatalf("read layout: %v", err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Manifests) != 1 || m.Manifests[0].Annotations[annotationContainerdName] != ref {
-		t.Fatalf("index manifests = %+v", m.Manifests)
-	}
-	img, err := idx.Image(m.Manifests[0].Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := readOCIArchive(t, BuildBusyboxOCIArchive(t, ref), ref)
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -105,14 +125,7 @@ func TestBusyboxOCIArchive(t *testing.T) {
 	if got := strings.Join(cf.Config.Env, " "); got != "PATH="+BusyboxPath {
 		t.Errorf("env = %q", got)
 	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("layers = %d, %v; want 1", len(layers), err)
-	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := onlyLayer(t, img)
 	defer rc.Close()
 	root := t.TempDir()
 	untar(t, rc, root)
@@ -163,33 +176,9 @@ func TestCheckStaticRejectsDynamic(t *testing.T) {
 // TestHelloAllocHoldsMemory runs the hello binary with HELLO_ALLOC and checks
 // that the memory is resident, which is what a memory limit acts on.
 func TestHelloAllocHoldsMemory(t *testing.T) {
-	bin := BuildHelloBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"HELLO_ADDR=" + addr, HelloAllocEnv + "=64Mi"}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	// It allocates before it listens, so an answer means the memory is held.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hello server with %s=64Mi did not answer: %v", HelloAllocEnv, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	rss := vmRSS(t, cmd.Process.Pid)
+	proc, _ := startHello(t, BuildHelloBinary(t), HelloAllocEnv+"=64Mi")
+	rss := vmRSS(t, proc.Pid)
 	if rss < 64<<20 {
 		t.Errorf("VmRSS = %d bytes with %s=64Mi, want at least %d", rss, HelloAllocEnv, 64<<20)
 	}

@@ -6,13 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -34,14 +34,7 @@ func TestHelloDockerArchive(t *testing.T) {
 	if cf.OS != "linux" || cf.Architecture == "" {
 		t.Errorf("platform = %s/%s", cf.OS, cf.Architecture)
 	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("layers = %d, %v; want 1", len(layers), err)
-	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := onlyLayer(t, img)
 	defer rc.Close()
 	hdr, err := tar.NewReader(rc).Next()
 	if err != nil {
@@ -53,19 +46,13 @@ func TestHelloDockerArchive(t *testing.T) {
 }
 
 func TestHelloOCIArchive(t *testing.T) {
-	path := BuildHelloOCIArchive(t, "example.test/hello:v2")
-	// Unpack to read it with the layout reader, as containerd will see it.
-	dir := unpackArchive(t, path)
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		t.Fatalf("read layout: %v", err)
-	}
-	m, err := idx.IndexManifest()
+	ref := "example.test/hello:v2"
+	cf, err := readOCIArchive(t, BuildHelloOCIArchive(t, ref), ref).ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Manifests) != 1 || m.Manifests[0].Annotations[annotationContainerdName] != "example.test/hello:v2" {
-		t.Fatalf("index manifests = %+v", m.Manifests)
+	if got := strings.Join(cf.Config.Entrypoint, " "); got != HelloBinary {
+		t.Errorf("entrypoint = %q, want %q", got, HelloBinary)
 	}
 }
 
@@ -76,6 +63,15 @@ func TestHelloBinaryServes(t *testing.T) {
 	if out, err := exec.Command("file", bin).Output(); err == nil && !strings.Contains(string(out), "statically linked") {
 		t.Errorf("hello binary is not static: %s", out)
 	}
+	if _, body := startHello(t, bin); !strings.HasPrefix(body, "hello from ") {
+		t.Fatalf("body = %q", body)
+	}
+}
+
+// startHello runs the hello binary bin on a free loopback port with env
+// added, and returns its process and its first answer once it answers.
+func startHello(t *testing.T, bin string, env ...string) (*os.Process, string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +79,7 @@ func TestHelloBinaryServes(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(bin)
-	cmd.Env = []string{"HELLO_ADDR=" + addr}
+	cmd.Env = append([]string{"HELLO_ADDR=" + addr}, env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +92,10 @@ func TestHelloBinaryServes(t *testing.T) {
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if !strings.HasPrefix(string(body), "hello from ") {
-				t.Fatalf("body = %q", body)
-			}
-			return
+			return cmd.Process, string(body)
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("hello server did not answer: %v", err)
+			t.Fatalf("hello server (env %q) did not answer: %v", env, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
