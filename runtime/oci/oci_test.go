@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -486,5 +488,40 @@ func TestAttachAfterRestart(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(env.rt.fifoDir); len(left) != 0 {
 		t.Fatalf("FIFO dirs left after Remove: %d", len(left))
+	}
+}
+
+// TestShimGroup runs two containers of one group behind a single shim
+// (without the group, each container has a shim of its own).
+func TestShimGroup(t *testing.T) {
+	env := newEnv(t)
+	ctx := context.Background()
+	group := "wko-group-" + strconv.Itoa(os.Getpid())
+	for _, id := range []string{"wko-grouped-a", "wko-grouped-b"} {
+		env.removeOnCleanup(t, id)
+		if err := env.rt.Create(ctx, Spec{ID: id, Image: toolRef, Args: []string{"tick"}, ShimGroup: group}); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.rt.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The shim is named after the container that started it; the group
+	// only decides which shim a container's task goes to.
+	var shims []string
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range cmdlines {
+		data, err := os.ReadFile(f)
+		if err == nil && strings.Contains(string(data), "containerd-shim") && strings.Contains(string(data), env.dir) {
+			shims = append(shims, strings.ReplaceAll(string(data), "\x00", " "))
+		}
+	}
+	if len(shims) != 1 {
+		t.Fatalf("%d shims serve the two grouped containers, want 1: %q", len(shims), shims)
+	}
+	for _, id := range []string{"wko-grouped-a", "wko-grouped-b"} {
+		if st, err := env.rt.Status(ctx, id); err != nil || st.Status != StatusRunning {
+			t.Errorf("%s: %+v, %v; want running", id, st, err)
+		}
 	}
 }

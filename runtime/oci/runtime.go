@@ -28,6 +28,10 @@ const (
 	labelStartedAt = "io.wasmkube.started-at"
 )
 
+// shimGroupAnnotation is the spec annotation the runc v2 shim reads to
+// serve several containers from one shim process.
+const shimGroupAnnotation = "io.containerd.runc.v2.group"
+
 // Runtime runs a node's OCI containers through containerd.
 type Runtime struct {
 	client    *containerd.Client
@@ -174,6 +178,9 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
 	}
 	if s.NoNewPrivileges {
 		specOpts = append(specOpts, oci.WithNoNewPrivileges)
+	}
+	if s.ShimGroup != "" {
+		specOpts = append(specOpts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: s.ShimGroup}))
 	}
 	if s.Privileged {
 		specOpts = append(specOpts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices)

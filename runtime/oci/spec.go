@@ -17,6 +17,11 @@ type Spec struct {
 	ID    string // unique container id, e.g. <podUID>-<container name>
 	Image string // an image already in the store (name as stored, or a docker-style short name)
 
+	// ShimGroup puts the containers that share it behind one containerd
+	// shim (runc v2's grouping annotation): one shim process per pod
+	// instead of one per container. "" gives the container its own.
+	ShimGroup string
+
 	// Labels are kept on the containerd container and returned by
 	// Containers, so that an agent coming back up knows which pod and
 	// container each one was made for. Keys under io.wasmkube.* are this

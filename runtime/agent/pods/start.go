@@ -146,6 +146,7 @@ func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, rec *recor
 		NetnsPath:    sb.netnsPath,
 		LogPath:      filepath.Join(m.logDir(pod.Namespace, pod.Name, pod.UID), c.Name, strconv.Itoa(n)+".log"),
 		CgroupParent: sb.cgroupParent,
+		ShimGroup:    string(pod.UID),
 	}
 	if !sb.hostNetwork {
 		s.Hostname = podHostname(pod)
