@@ -144,10 +144,15 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	manager, err := newPodManager(ctx, client, cc, cfg, dir, name, nodeAgent.NodeIP(), cidr)
+	manager, cgm, err := newPodManager(ctx, client, cc, cfg, dir, name, nodeAgent.NodeIP(), cidr)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err := cgm.Release(); err != nil {
+			cfg.Log.Warn("agent: pods' parent cgroup", "err", err)
+		}
+	}()
 	networkReady.Store(true)
 	nodeAgent.Refresh()
 	progress(fmt.Sprintf("pod network %s on %s", cidr, cfg.Bridge))
@@ -162,20 +167,20 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 }
 
 // newPodManager sets up the pod network and wires the pod worker.
-func newPodManager(ctx context.Context, client kubernetes.Interface, cc *containerd.Client, cfg Config, dir, nodeName string, nodeIP net.IP, cidr *net.IPNet) (*pods.Manager, error) {
+func newPodManager(ctx context.Context, client kubernetes.Interface, cc *containerd.Client, cfg Config, dir, nodeName string, nodeIP net.IP, cidr *net.IPNet) (*pods.Manager, *cgroups.Manager, error) {
 	alloc, err := ipam.New(filepath.Join(dir, "ipam"), cidr.String())
 	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, fmt.Errorf("agent: %w", err)
 	}
 	if err := network.EnsureBridge(cfg.Bridge, alloc.Gateway()); err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, fmt.Errorf("agent: %w", err)
 	}
 	// Named after the node: the agent removes pod cgroups it does not
 	// know, so two agents on one machine (tests run several) must never
 	// share a parent.
 	cgm, err := cgroups.NewManager(path.Join("/wasmkube", nodeName))
 	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, fmt.Errorf("agent: %w", err)
 	}
 	podsDir := filepath.Join(dir, "pods")
 	sandboxes, err := pods.NewSandboxes(pods.SandboxConfig{
@@ -183,12 +188,12 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 		PodsDir: podsDir, ClusterDNS: cfg.ClusterDNS, NodeIP: nodeIP, Log: cfg.Log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	objs := newObjects(client, 5*time.Second)
 	rt := oci.New(cc, oci.WithNamespace(images.Namespace), oci.WithLogDir(filepath.Join(dir, "logs")),
 		oci.WithFIFODir(filepath.Join(dir, "fifo")), oci.WithCgroupParent(cgm.Parent()))
-	return pods.New(pods.Config{
+	mgr, err := pods.New(pods.Config{
 		NodeName:  nodeName,
 		NodeIP:    nodeIP,
 		Client:    client,
@@ -205,6 +210,7 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 		Dir: dir,
 		Log: cfg.Log,
 	})
+	return mgr, cgm, err
 }
 
 // waitNodeReady polls the Node until its Ready condition is True.

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrControllerUnavailable is matched (errors.Is) by the error of a setter
@@ -290,4 +292,20 @@ func readList(file string) ([]string, error) {
 		return nil, fmt.Errorf("cgroups: read %s: %w", file, err)
 	}
 	return strings.Fields(string(data)), nil
+}
+
+// Release removes the parent cgroup where it holds no pod cgroups any
+// more, so a node that is shut down empty leaves nothing behind. A parent
+// that still holds pods stays: their containers outlive the agent.
+func (m *Manager) Release() error {
+	var errs []error
+	for _, h := range m.hierarchies {
+		dir := filepath.Join(h.Mountpoint, m.parent)
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EBUSY) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("cgroups: remove %s: %w", dir, err))
+	}
+	return errors.Join(errs...)
 }

@@ -335,3 +335,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestReleaseRemovesOnlyAnEmptyParent: a node shut down with pods keeps
+// their parent; an empty one leaves nothing.
+func TestReleaseRemovesOnlyAnEmptyParent(t *testing.T) {
+	parent := testParent(t)
+	m, err := NewManager(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := m.Pod("release-uid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Release(); err != nil {
+		t.Fatalf("Release with a pod: %v", err)
+	}
+	for _, h := range m.Hierarchies() {
+		if _, err := os.Stat(filepath.Join(h.Mountpoint, parent)); err != nil {
+			t.Errorf("parent gone from %s while a pod cgroup was in it: %v", h.Mountpoint, err)
+		}
+	}
+	if err := pod.Remove(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Release(); err != nil {
+		t.Fatalf("Release when empty: %v", err)
+	}
+	for _, h := range m.Hierarchies() {
+		if _, err := os.Stat(filepath.Join(h.Mountpoint, parent)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("empty parent left in %s: %v", h.Mountpoint, err)
+		}
+	}
+}
