@@ -49,7 +49,7 @@ func core(deps Deps) []*registry.Strategy {
 			func() runtime.Object { return &corev1.SecretList{} },
 			fieldLabels(func(o runtime.Object) fields.Set {
 				return fields.Set{"type": string(o.(*corev1.Secret).Type)}
-			}, "type")),
+			}, "type"), mergeStringData),
 		define(coreV1, "Event", "events", true,
 			func() runtime.Object { return &corev1.Event{} },
 			func() runtime.Object { return &corev1.EventList{} },
@@ -67,6 +67,28 @@ func core(deps Deps) []*registry.Strategy {
 			func() runtime.Object { return &corev1.PersistentVolumeClaimList{} },
 			short("pvc"), withStatus, resetStatus),
 	}
+}
+
+// mergeStringData folds a Secret's write-only stringData into data, its
+// values winning, as upstream's conversion does: stringData is never
+// stored or returned.
+func mergeStringData(s *registry.Strategy) {
+	merge := func(obj runtime.Object) {
+		sec := obj.(*corev1.Secret)
+		if len(sec.StringData) == 0 {
+			sec.StringData = nil
+			return
+		}
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		for k, v := range sec.StringData {
+			sec.Data[k] = []byte(v)
+		}
+		sec.StringData = nil
+	}
+	s.PrepareForCreate = merge
+	s.PrepareForUpdate = func(obj, _ runtime.Object) { merge(obj) }
 }
 
 // namespaceLifecycle gives namespaces upstream's life: Active with the

@@ -362,3 +362,47 @@ func TestNamespaceTerminatesUntilFinalized(t *testing.T) {
 		t.Fatalf("finalized namespace: %v, want NotFound", err)
 	}
 }
+
+// TestSecretStringDataIsMergedIntoData: stringData is write-only, folded
+// into data on create and update with its values winning.
+func TestSecretStringDataIsMergedIntoData(t *testing.T) {
+	_, cs := startServer(t)
+	ctx := testContext(t)
+	secrets := cs.CoreV1().Secrets("default")
+	sec, err := secrets.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "creds"},
+		Data:       map[string][]byte{"user": []byte("old"), "keep": []byte("k")},
+		StringData: map[string]string{"user": "admin", "password": "s3cret"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"user": "admin", "password": "s3cret", "keep": "k"}
+	check := func(what string, s *corev1.Secret) {
+		t.Helper()
+		if len(s.StringData) != 0 {
+			t.Errorf("%s: stringData returned: %v", what, s.StringData)
+		}
+		if len(s.Data) != len(want) {
+			t.Errorf("%s: data %v, want %v", what, s.Data, want)
+		}
+		for k, v := range want {
+			if string(s.Data[k]) != v {
+				t.Errorf("%s: data[%s] = %q, want %q", what, k, s.Data[k], v)
+			}
+		}
+	}
+	check("create", sec)
+	got, err := secrets.Get(ctx, "creds", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("get", got)
+	got.StringData = map[string]string{"password": "rotated"}
+	want["password"] = "rotated"
+	updated, err := secrets.Update(ctx, got, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("update", updated)
+}
