@@ -79,6 +79,9 @@ func TestNode(t *testing.T) {
 			{"MemoryLimitOOMKilled", testMemoryLimitOOMKilled},
 			{"ConfigMapAndSecret", testConfigMapAndSecret},
 			{"MissingConfigMap", testMissingConfigMap},
+			{"ActiveDeadline", testActiveDeadline},
+			{"HostNetwork", testHostNetwork},
+			{"ImagePullFails", testImagePullFails},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()

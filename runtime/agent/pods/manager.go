@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -164,8 +165,12 @@ func (m *Manager) Run(ctx context.Context) error {
 	inf := factory.Core().V1().Pods()
 	m.lister = inf.Lister()
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    m.enqueue,
-		UpdateFunc: func(_, obj any) { m.enqueue(obj) },
+		AddFunc: m.enqueue,
+		UpdateFunc: func(old, obj any) {
+			if !statusOnly(old, obj) {
+				m.enqueue(obj)
+			}
+		},
 		DeleteFunc: m.enqueue,
 	}); err != nil {
 		return fmt.Errorf("pods: watch pods: %w", err)
@@ -199,6 +204,21 @@ func (m *Manager) Run(ctx context.Context) error {
 	workers.Wait()
 	m.terminators.Wait()
 	return nil
+}
+
+// statusOnly says whether an update changed nothing but the status, as the
+// agent's own status writes do: those need no sync, and syncing on them
+// would run every pod twice per change.
+func statusOnly(old, obj any) bool {
+	o, ok1 := old.(*corev1.Pod)
+	n, ok2 := obj.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return apiequality.Semantic.DeepEqual(o.Spec, n.Spec) &&
+		apiequality.Semantic.DeepEqual(o.ObjectMeta.DeletionTimestamp, n.ObjectMeta.DeletionTimestamp) &&
+		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
+		apiequality.Semantic.DeepEqual(o.Annotations, n.Annotations)
 }
 
 func (m *Manager) enqueue(obj any) {

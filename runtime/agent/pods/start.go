@@ -110,14 +110,18 @@ func (m *Manager) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	if m.pullBackOff.IsInBackOffSinceUpdate(key, now) {
 		msg := fmt.Sprintf("Back-off pulling image %q", c.Image)
 		m.recorder.Event(pod, corev1.EventTypeNormal, "BackOff", msg)
-		return &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: msg}, m.pullBackOff.Get(key)
+		// Looked at again every few seconds: the back-off's own clock
+		// decides when the next pull happens.
+		return &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: msg}, 2 * time.Second
 	}
 	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	if err := m.cfg.Images.Pull(ctx, c.Image); err != nil {
 		m.pullBackOff.Next(key, now)
 		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
 		m.recorder.Event(pod, corev1.EventTypeWarning, "Failed", msg)
-		return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: msg}, m.pullBackOff.Get(key)
+		// ErrImagePull stays until the next look, which then shows
+		// ImagePullBackOff, as kubelet alternates them.
+		return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: msg}, 2 * time.Second
 	}
 	m.pullBackOff.Reset(key)
 	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(now).Round(time.Millisecond))

@@ -90,13 +90,16 @@ func (m *Manager) syncRunning(ctx context.Context, pod *corev1.Pod, rec *record)
 
 	p := pass{m: m, pod: pod, rec: rec, mounts: mounts, canStart: volErr == nil}
 	p.run(ctx)
-	if err := m.writeStatus(ctx, pod, m.buildStatus(pod, rec)); err != nil {
+	st := m.buildStatus(pod, rec)
+	if err := m.writeStatus(ctx, pod, st); err != nil {
 		return err
 	}
 	if volErr != nil {
 		return fmt.Errorf("volumes of %s: %w", rec.key(), volErr)
 	}
-	if deadline, ok := activeDeadline(pod); ok {
+	// From the status just written: the first sync sets startTime.
+	withStart := &corev1.Pod{Spec: pod.Spec, Status: st}
+	if deadline, ok := activeDeadline(withStart); ok {
 		p.wakeAt(time.Until(deadline))
 	}
 	if p.wake > 0 {
