@@ -91,7 +91,17 @@ func newFixture(t testing.TB, opts ...Option) *fixture {
 	prefix := fmt.Sprintf("/registry/%s-%d/", name, prefixSeq.Add(1))
 	b := NewBackend(testClient, opts...)
 	t.Cleanup(b.Close)
-	return &fixture{t: t, b: b, s: b.Resource(podConfig(prefix)), prefix: prefix}
+	s := b.Resource(podConfig(prefix))
+	// The watch cache starts listing in the background. Writes made before
+	// its list are part of its initial state, not of its event ring, so a
+	// test that watches from the version of such a write would get a 410,
+	// as a client of a server that just started would. Wait for it.
+	w, err := s.Watch(context.Background(), prefix, WatchOptions{ResourceVersion: "0"})
+	if err != nil {
+		t.Fatalf("watch cache of %s not ready: %v", prefix, err)
+	}
+	w.Stop()
+	return &fixture{t: t, b: b, s: s, prefix: prefix}
 }
 
 func (f *fixture) key(ns, name string) string { return f.prefix + ns + "/" + name }
