@@ -41,6 +41,12 @@ type Runtime struct {
 	cgroup    string // default cgroup parent
 	mountinfo string
 
+	// The cgroup layout is read once: it does not change while the node
+	// runs, and Status is on the pod worker's every sync.
+	ctlOnce sync.Once
+	ctl     controllers
+	ctlErr  error
+
 	mu  sync.Mutex
 	ios map[string]*taskIO // log copiers of the tasks this Runtime started
 }
@@ -132,7 +138,7 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return wrap(err)
 	}
-	ctl, err := detectControllers(r.mountinfo)
+	ctl, err := r.controllers()
 	if err != nil {
 		return wrap(err)
 	}
@@ -283,6 +289,12 @@ func (r *Runtime) List(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// controllers is what runc finds on this machine, read once.
+func (r *Runtime) controllers() (controllers, error) {
+	r.ctlOnce.Do(func() { r.ctl, r.ctlErr = detectControllers(r.mountinfo) })
+	return r.ctl, r.ctlErr
 }
 
 // Container is one container of the namespace, as Containers lists it.

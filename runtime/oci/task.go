@@ -305,13 +305,15 @@ func (r *Runtime) Status(ctx context.Context, id string) (State, error) {
 		st.Status = StatusExited
 		st.ExitCode = int(ts.ExitStatus)
 		st.FinishedAt = ts.ExitTime
+		// Only an exit is reported as OOMKilled, so a running container's
+		// status costs no spec read.
+		if spec, err := c.Spec(ctx); err == nil && spec.Linux != nil {
+			if ctl, err := r.controllers(); err == nil {
+				st.OOMKilled = ctl.oomKills(spec.Linux.CgroupsPath) > 0
+			}
+		}
 	default:
 		st.Status = StatusUnknown
-	}
-	if spec, err := c.Spec(ctx); err == nil && spec.Linux != nil {
-		if ctl, err := detectControllers(r.mountinfo); err == nil {
-			st.OOMKilled = ctl.oomKills(spec.Linux.CgroupsPath) > 0
-		}
 	}
 	return st, nil
 }
