@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -15,40 +14,11 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/wasmkube/wasmkube/internal/testimages"
-	supervisor "github.com/wasmkube/wasmkube/runtime/containerd"
+	"github.com/wasmkube/wasmkube/runtime/containerd/containerdtest"
 )
 
-// startContainerd runs a private containerd for one test. A missing binary
-// fails the test: the node needs containerd, and skipping would hide that.
-func startContainerd(t *testing.T) *containerd.Client {
-	t.Helper()
-	if _, err := exec.LookPath("containerd"); err != nil {
-		t.Fatalf("containerd is not on PATH (%v): `make test` installs it through internal/scripts/deps.sh", err)
-	}
-	// Short, because the socket path must fit a unix socket address.
-	dir, err := os.MkdirTemp("/tmp", "wkc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := supervisor.Start(ctx, supervisor.Config{Dir: dir})
-	if err != nil {
-		t.Fatalf("start containerd: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("stop containerd: %v", err)
-		}
-	})
-	cl, err := containerd.New(s.Address())
-	if err != nil {
-		t.Fatalf("connect to containerd: %v", err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	return cl
-}
+// startContainerd runs a private containerd for one test.
+func startContainerd(t *testing.T) *containerd.Client { return containerdtest.Start(t, "") }
 
 func TestImportListDockerAndOCIArchives(t *testing.T) {
 	cl := startContainerd(t)

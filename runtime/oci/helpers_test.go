@@ -24,7 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/wasmkube/wasmkube/internal/testimages"
-	supervisor "github.com/wasmkube/wasmkube/runtime/containerd"
+	"github.com/wasmkube/wasmkube/runtime/containerd/containerdtest"
 	"github.com/wasmkube/wasmkube/runtime/images"
 	"github.com/wasmkube/wasmkube/sandbox/ipam"
 	"github.com/wasmkube/wasmkube/sandbox/network"
@@ -47,9 +47,6 @@ type testEnv struct {
 // node cannot run containers without them, and a skip would hide that.
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
-	if _, err := exec.LookPath("containerd"); err != nil {
-		t.Fatalf("containerd is not on PATH (%v): `make test` installs it through internal/scripts/deps.sh", err)
-	}
 	if os.Geteuid() != 0 {
 		t.Fatal("these tests run containers and need root")
 	}
@@ -59,22 +56,9 @@ func newEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	cl := containerdtest.Start(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := supervisor.Start(ctx, supervisor.Config{Dir: filepath.Join(dir, "c")})
-	if err != nil {
-		t.Fatalf("start containerd: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("stop containerd: %v", err)
-		}
-	})
-	cl, err := containerd.New(s.Address())
-	if err != nil {
-		t.Fatalf("connect to containerd: %v", err)
-	}
-	t.Cleanup(func() { cl.Close() })
 
 	for _, archive := range []string{testimages.BuildHelloImage(t, helloRef), buildToolImage(t, toolRef)} {
 		f, err := os.Open(archive)
