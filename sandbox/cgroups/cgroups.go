@@ -175,16 +175,25 @@ func (m *Manager) Hierarchies() []Hierarchy { return slices.Clone(m.hierarchies)
 // Pod creates (or opens, on agent restart) the cgroup of pod uid in every
 // hierarchy.
 func (m *Manager) Pod(uid string) (*Cgroup, error) {
-	if uid == "" || uid == "." || uid == ".." || strings.ContainsAny(uid, "/\x00") {
-		return nil, fmt.Errorf("cgroups: invalid pod uid %q", uid)
+	c, err := m.Open(uid)
+	if err != nil {
+		return nil, err
 	}
-	c := &Cgroup{path: path.Join(m.parent, "pod"+uid), hierarchies: m.hierarchies, unavailable: m.unavailable}
 	for _, h := range m.hierarchies {
 		if err := ensureDir(h, c.path); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// Open returns the cgroup of pod uid without creating it, for removing
+// what may or may not be there.
+func (m *Manager) Open(uid string) (*Cgroup, error) {
+	if uid == "" || uid == "." || uid == ".." || strings.ContainsAny(uid, "/\x00") {
+		return nil, fmt.Errorf("cgroups: invalid pod uid %q", uid)
+	}
+	return &Cgroup{path: path.Join(m.parent, "pod"+uid), hierarchies: m.hierarchies, unavailable: m.unavailable}, nil
 }
 
 // Pods lists the uids of the pods that have a cgroup under the parent in

@@ -2,7 +2,6 @@ package pods
 
 import (
 	"context"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -14,16 +13,10 @@ import (
 func (m *Manager) housekeeping(ctx context.Context) {
 	// Read what is on the node before what the agent knows: a sandbox made
 	// after this point has a record already (syncs make the record first).
-	found := map[types.UID]bool{}
-	if owners, err := m.cfg.Sandboxes.cfg.IPAM.Owners(); err == nil {
-		for owner := range owners {
-			found[types.UID(owner)] = true
-		}
-	}
-	if uids, err := m.cfg.Sandboxes.cfg.Cgroups.Pods(); err == nil {
-		for _, uid := range uids {
-			found[types.UID(strings.TrimPrefix(uid, "pod"))] = true
-		}
+	found, err := m.cfg.Sandboxes.List()
+	if err != nil {
+		m.log.Info("pods: list the node's sandboxes", "err", err)
+		return
 	}
 	known := map[types.UID]bool{}
 	m.mu.Lock()

@@ -324,10 +324,3 @@ func (m *Manager) forget(uid types.UID) {
 	delete(m.records, uid)
 	m.mu.Unlock()
 }
-
-// Pods is the number of pods the agent holds, for metrics and tests.
-func (m *Manager) Pods() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.records)
-}

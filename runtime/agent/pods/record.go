@@ -52,6 +52,9 @@ type attempt struct {
 	// counts as a failed run (upstream's StartError).
 	startErr string
 	state    oci.State // as last read from the runtime
+	// message is the termination log's content, once read after the exit.
+	message     string
+	messageRead bool
 }
 
 // record is what the agent holds for one pod it runs.

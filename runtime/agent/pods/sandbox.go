@@ -158,7 +158,7 @@ func (s *Sandboxes) Remove(ctx context.Context, uid types.UID) error {
 	if err := s.teardownNetwork(uid); err != nil {
 		errs = append(errs, err)
 	}
-	cg, err := s.cfg.Cgroups.Pod(string(uid))
+	cg, err := s.cfg.Cgroups.Open(string(uid))
 	if err == nil {
 		err = cg.Remove(ctx)
 	}
@@ -166,6 +166,27 @@ func (s *Sandboxes) Remove(ctx context.Context, uid types.UID) error {
 		errs = append(errs, fmt.Errorf("remove pod cgroup: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// List returns the pods that have an address claim or a cgroup on the
+// node, made by this agent or an earlier one.
+func (s *Sandboxes) List() (map[types.UID]bool, error) {
+	found := map[types.UID]bool{}
+	owners, err := s.cfg.IPAM.Owners()
+	if err != nil {
+		return nil, err
+	}
+	for owner := range owners {
+		found[types.UID(owner)] = true
+	}
+	uids, err := s.cfg.Cgroups.Pods()
+	if err != nil {
+		return nil, err
+	}
+	for _, uid := range uids {
+		found[types.UID(uid)] = true
+	}
+	return found, nil
 }
 
 func (s *Sandboxes) teardownNetwork(uid types.UID) error {

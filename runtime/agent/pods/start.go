@@ -155,14 +155,12 @@ func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, rec *recor
 	if !sb.hostNetwork {
 		s.Hostname = podHostname(pod)
 	}
-	if host := s.Hostname; host != "" || sb.hostNetwork {
-		if host == "" {
-			host, _ = os.Hostname()
-		}
-		// The container runtime's HOSTNAME, which declared variables
-		// override.
-		s.Env = append([]string{"HOSTNAME=" + host}, s.Env...)
+	host := s.Hostname
+	if sb.hostNetwork {
+		host, _ = os.Hostname()
 	}
+	// The container runtime's HOSTNAME, which declared variables override.
+	s.Env = append([]string{"HOSTNAME=" + host}, s.Env...)
 	if s.Mounts, err = m.containerMounts(pod, rec, c, n, mounts); err != nil {
 		return oci.Spec{}, err
 	}
@@ -249,10 +247,15 @@ func (m *Manager) terminationLog(uid types.UID, container string, n int) (string
 	return file, os.Chmod(file, 0o666)
 }
 
-// terminationMessage reads what the attempt wrote to its termination log,
-// upstream's 4096-byte limit applied.
-func (m *Manager) terminationMessage(uid types.UID, container string, n int) string {
-	file := filepath.Join(m.cfg.Sandboxes.ContainerDir(uid, container), strconv.Itoa(n)+"-termination-log")
+// terminationMessage is what the ended attempt wrote to its termination
+// log, upstream's 4096-byte limit applied. It is read once: the file is
+// final after the exit, and the status is built on every sync.
+func (m *Manager) terminationMessage(uid types.UID, container string, a *attempt) string {
+	if a.messageRead {
+		return a.message
+	}
+	a.messageRead = true
+	file := filepath.Join(m.cfg.Sandboxes.ContainerDir(uid, container), strconv.Itoa(a.n)+"-termination-log")
 	f, err := os.Open(file)
 	if err != nil {
 		return ""
@@ -260,7 +263,8 @@ func (m *Manager) terminationMessage(uid types.UID, container string, n int) str
 	defer f.Close()
 	buf := make([]byte, 4096)
 	k, _ := f.Read(buf)
-	return string(buf[:k])
+	a.message = string(buf[:k])
+	return a.message
 }
 
 // setResources turns requests and limits into cgroup settings as kubelet

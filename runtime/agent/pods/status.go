@@ -73,7 +73,7 @@ func (m *Manager) buildStatus(pod *corev1.Pod, rec *record) corev1.PodStatus {
 // containerStatus reports the latest attempt of c, the one before it as
 // lastState, and any reason the container waits.
 func (m *Manager) containerStatus(pod *corev1.Pod, rec *record, c *corev1.Container, init bool, waitingReason string) corev1.ContainerStatus {
-	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: ""}
+	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
 	a, prev := rec.latest(c.Name), rec.previous(c.Name)
 	if a != nil {
 		cs.RestartCount = int32(a.n)
@@ -129,7 +129,7 @@ func (m *Manager) terminated(pod *corev1.Pod, c *corev1.Container, a *attempt) *
 		t.Reason = "Error"
 	}
 	if t.Message == "" {
-		t.Message = m.terminationMessage(pod.UID, c.Name, a.n)
+		t.Message = m.terminationMessage(pod.UID, c.Name, a)
 	}
 	return t
 }

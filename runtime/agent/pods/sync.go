@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
@@ -59,7 +60,7 @@ func (m *Manager) sync(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	if deadline, ok := activeDeadline(pod); ok && !time.Now().Before(deadline) {
+	if deadline, ok := activeDeadline(&pod.Spec, pod.Status.StartTime); ok && !time.Now().Before(deadline) {
 		rec.deadlineExceeded = true
 		m.recorder.Eventf(pod, corev1.EventTypeNormal, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
 		m.startTermination(ctx, rec, pod, specGrace(pod), termFinished)
@@ -98,8 +99,7 @@ func (m *Manager) syncRunning(ctx context.Context, pod *corev1.Pod, rec *record)
 		return fmt.Errorf("volumes of %s: %w", rec.key(), volErr)
 	}
 	// From the status just written: the first sync sets startTime.
-	withStart := &corev1.Pod{Spec: pod.Spec, Status: st}
-	if deadline, ok := activeDeadline(withStart); ok {
+	if deadline, ok := activeDeadline(&pod.Spec, st.StartTime); ok {
 		p.wakeAt(time.Until(deadline))
 	}
 	if p.wake > 0 {
@@ -296,11 +296,11 @@ func isTerminal(p corev1.PodPhase) bool {
 
 // activeDeadline is when activeDeadlineSeconds runs out, counted from the
 // pod's startTime.
-func activeDeadline(pod *corev1.Pod) (time.Time, bool) {
-	if pod.Spec.ActiveDeadlineSeconds == nil || pod.Status.StartTime == nil {
+func activeDeadline(spec *corev1.PodSpec, start *metav1.Time) (time.Time, bool) {
+	if spec.ActiveDeadlineSeconds == nil || start == nil {
 		return time.Time{}, false
 	}
-	return pod.Status.StartTime.Add(time.Duration(*pod.Spec.ActiveDeadlineSeconds) * time.Second), true
+	return start.Add(time.Duration(*spec.ActiveDeadlineSeconds) * time.Second), true
 }
 
 // deletionGrace is the grace period the API server granted the delete.
