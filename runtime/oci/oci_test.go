@@ -2,7 +2,9 @@ package oci
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -523,5 +525,38 @@ func TestShimGroup(t *testing.T) {
 		if st, err := env.rt.Status(ctx, id); err != nil || st.Status != StatusRunning {
 			t.Errorf("%s: %+v, %v; want running", id, st, err)
 		}
+	}
+}
+
+func TestExec(t *testing.T) {
+	env := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := "wko-exec"
+	env.removeOnCleanup(t, id)
+	if err := env.rt.Create(ctx, Spec{ID: id, Image: toolRef, Args: []string{"ignore-term"}, Env: []string{"FROM_SPEC=yes"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	defer env.rt.Stop(ctx, id, 0)
+
+	var out, errOut bytes.Buffer
+	code, err := env.rt.Exec(ctx, id, ExecOptions{Cmd: []string{"/tool", "env", "FROM_SPEC"}, Stdout: &out, Stderr: &errOut})
+	if err != nil || code != 0 || strings.TrimSpace(out.String()) != "FROM_SPEC=yes" {
+		t.Fatalf("exec env: code %d, err %v, stdout %q, stderr %q", code, err, out.String(), errOut.String())
+	}
+	code, err = env.rt.Exec(ctx, id, ExecOptions{Cmd: []string{"/tool", "exit", "7"}})
+	if err != nil || code != 7 {
+		t.Fatalf("exec exit 7: code %d, err %v", code, err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := env.rt.Exec(short, id, ExecOptions{Cmd: []string{"/tool", "tick"}, Stdout: io.Discard}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("exec past its deadline: %v, want DeadlineExceeded", err)
+	}
+	if _, err := env.rt.Exec(ctx, id, ExecOptions{Cmd: []string{"/nope"}}); err == nil {
+		t.Fatal("exec of a missing binary succeeded")
 	}
 }
