@@ -65,7 +65,7 @@ func core(deps Deps) []*registry.Strategy {
 		define(coreV1, "PersistentVolumeClaim", "persistentvolumeclaims", true,
 			func() runtime.Object { return &corev1.PersistentVolumeClaim{} },
 			func() runtime.Object { return &corev1.PersistentVolumeClaimList{} },
-			short("pvc"), withStatus, resetStatus),
+			short("pvc"), withStatus, resetStatus, defaultStorageClass(deps.StorageClasses)),
 	}
 }
 
