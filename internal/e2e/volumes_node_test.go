@@ -266,10 +266,47 @@ func testDataSurvivesPodRestart(t *testing.T, vt *volumeTest) {
 	}
 
 	vt.checkTables(t, ns, claim, pv)
+	vt.checkClaimEvents(t, ns, "data", []string{
+		"WaitForFirstConsumer: waiting for first consumer to be created before binding",
+		"ExternalProvisioning: Waiting for a volume to be created either by the external provisioner 'wasmkube.io/local-path' or manually by the system administrator.",
+		`Provisioning: External provisioner is provisioning volume for claim "` + ns + `/data"`,
+		"ProvisioningSucceeded: Successfully provisioned volume " + pv.Name,
+	})
 
 	vt.MustKubectl(t, "delete", "pvc", "data", "-n", ns, "--wait=true")
 	vt.waitVolumeDeleted(t, pv.Name, dir)
 	vt.MustKubectl(t, "delete", "namespace", ns, "--wait=false")
+}
+
+// checkClaimEvents waits until the claim's events include each of want
+// ("Reason: message prefix").
+func (vt *volumeTest) checkClaimEvents(t *testing.T, ns, claim string, want []string) {
+	t.Helper()
+	var got []string
+	deadline := time.Now().Add(volumeTimeout)
+	for time.Now().Before(deadline) {
+		list, err := vt.Client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{
+			FieldSelector: "involvedObject.kind=PersistentVolumeClaim,involvedObject.name=" + claim,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, e := range list.Items {
+			got = append(got, e.Reason+": "+e.Message)
+		}
+		missing := 0
+		for _, w := range want {
+			if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, w) }) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Errorf("claim %s/%s events:\n%s\nwant each of:\n%s", ns, claim, strings.Join(got, "\n"), strings.Join(want, "\n"))
 }
 
 // checkTables: `kubectl get pv,pvc` prints upstream's columns.
