@@ -44,7 +44,9 @@ func (m *Manager) setupClaim(ctx context.Context, pod *corev1.Pod, src *corev1.P
 	if err != nil {
 		return Mount{}, fmt.Errorf("error processing PVC %s: %w", ref, err)
 	}
-	if claim.DeletionTimestamp != nil {
+	// A claim being deleted may not be used by a pod that has not started
+	// yet; a running pod keeps it (pvc-protection holds it until then).
+	if claim.DeletionTimestamp != nil && pod.Status.StartTime == nil {
 		return Mount{}, fmt.Errorf("error processing PVC %s: can't start pod because PVC %s is being deleted", ref, ref)
 	}
 	if claim.Status.Phase != corev1.ClaimBound || claim.Spec.VolumeName == "" {

@@ -84,6 +84,19 @@ func TestClaimVolumes(t *testing.T) {
 	}
 	wantErrContains(t, err, `persistentvolumeclaim "nope" not found`)
 
+	// A claim being deleted: not for a pod that has not started, still
+	// for one that runs.
+	now := metav1.Now()
+	bound.DeletionTimestamp = &now
+	_, err = m.Setup(context.Background(), newPod("u6", claimVolume("rw", "db", false)))
+	wantErrContains(t, err, "can't start pod because PVC shop/db is being deleted")
+	running := newPod("u7", claimVolume("rw", "db", false))
+	running.Status.StartTime = &now
+	if got := setup(t, m, running)["rw"]; got.HostPath != host {
+		t.Errorf("a running pod lost its claim being deleted: %+v", got)
+	}
+	bound.DeletionTimestamp = nil
+
 	// A volume now bound to another claim of the same name is not used.
 	fc.volumes["pv1"].Spec.ClaimRef.UID = "other"
 	_, err = m.Setup(context.Background(), newPod("u4", claimVolume("rw", "db", false)))
