@@ -62,3 +62,18 @@ func defaultStorageClass(list StorageClassLister) option {
 		}
 	}
 }
+
+// pendingOnCreate gives a new volume or claim, whose client-sent status
+// resetStatus clears, the phase upstream shows from the first read:
+// Pending (upstream defaults the phase again whenever it decodes the
+// object). It must come before resetStatus, which runs it after clearing.
+func pendingOnCreate(s *registry.Strategy) {
+	s.PrepareForCreate = func(obj runtime.Object) {
+		switch o := obj.(type) {
+		case *corev1.PersistentVolume:
+			o.Status.Phase = corev1.VolumePending
+		case *corev1.PersistentVolumeClaim:
+			o.Status.Phase = corev1.ClaimPending
+		}
+	}
+}

@@ -81,3 +81,19 @@ func TestStorageClassProvisionerIsQualifiedName(t *testing.T) {
 		}
 	}
 }
+
+func TestNewClaimsAndVolumesArePending(t *testing.T) {
+	s := &registry.Strategy{}
+	pendingOnCreate(s)
+	resetStatus(s)
+	pvc := &corev1.PersistentVolumeClaim{Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}}}
+	s.PrepareForCreate(pvc)
+	if pvc.Status.Phase != corev1.ClaimPending || pvc.Status.AccessModes != nil {
+		t.Errorf("new claim status %+v, want only phase Pending", pvc.Status)
+	}
+	pv := &corev1.PersistentVolume{Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeBound}}
+	s.PrepareForCreate(pv)
+	if pv.Status.Phase != corev1.VolumePending {
+		t.Errorf("new volume phase %s, want Pending", pv.Status.Phase)
+	}
+}
