@@ -26,6 +26,7 @@ import (
 	"github.com/wasmkube/wasmkube/control/controllers/namespace"
 	"github.com/wasmkube/wasmkube/control/controllers/nodeipam"
 	"github.com/wasmkube/wasmkube/control/controllers/nodelifecycle"
+	"github.com/wasmkube/wasmkube/control/controllers/persistentvolume"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
 	"github.com/wasmkube/wasmkube/control/controllers/statefulset"
 	"github.com/wasmkube/wasmkube/control/scheduler"
@@ -46,6 +47,7 @@ func controllers(config *rest.Config, opts Options) map[string]framework.Starter
 		"statefulset":      statefulset.Starter(),
 		"job":              job.Starter(),
 		"cronjob":          cronjob.Starter(),
+		"persistentvolume": persistentvolume.Starter(),
 	}
 }
 

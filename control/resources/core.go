@@ -61,11 +61,11 @@ func core(deps Deps) []*registry.Strategy {
 		define(coreV1, "PersistentVolume", "persistentvolumes", false,
 			func() runtime.Object { return &corev1.PersistentVolume{} },
 			func() runtime.Object { return &corev1.PersistentVolumeList{} },
-			short("pv"), withStatus, resetStatus),
+			short("pv"), withStatus, pendingOnCreate, resetStatus),
 		define(coreV1, "PersistentVolumeClaim", "persistentvolumeclaims", true,
 			func() runtime.Object { return &corev1.PersistentVolumeClaim{} },
 			func() runtime.Object { return &corev1.PersistentVolumeClaimList{} },
-			short("pvc"), withStatus, resetStatus),
+			short("pvc"), withStatus, pendingOnCreate, resetStatus, defaultStorageClass(deps.StorageClasses)),
 	}
 }
 

@@ -15,6 +15,9 @@ import (
 // Deps are what some strategies need from outside the registry.
 type Deps struct {
 	Services ServiceAllocators
+	// StorageClasses, when set, gives new claims without a class the
+	// default StorageClass.
+	StorageClasses StorageClassLister
 }
 
 // All returns a fresh strategy for every served resource, core group first,

@@ -91,8 +91,9 @@ func newPodState(pi *podInfo, rcs nodev1listers.RuntimeClassLister) *podState {
 // algorithm is the filter/score/select part of a cycle, separate from the
 // queue and the API so that tests can drive it on an in-memory cache.
 type algorithm struct {
-	cache *cache
-	rcs   nodev1listers.RuntimeClassLister
+	cache   *cache
+	rcs     nodev1listers.RuntimeClassLister
+	volumes *volumeListers
 	// percentageOfNodesToScore is upstream's knob; 0 means adaptive.
 	percentageOfNodesToScore int
 	// nextStart rotates where the search for feasible nodes starts, so
@@ -123,6 +124,14 @@ func numFeasibleNodesToFind(numNodes, percentage int) int {
 // returns errNoNodes or a *fitError.
 func (a *algorithm) schedule(pi *podInfo) (string, error) {
 	st := newPodState(pi, a.rcs)
+	vols, volMsg, err := a.volumes.prefilter(pi.pod)
+	if err != nil {
+		return "", err
+	}
+	st.volumes = vols
+	if st.preFilterMsg == "" {
+		st.preFilterMsg = volMsg
+	}
 	c := a.cache
 	c.mu.Lock()
 	defer c.mu.Unlock()

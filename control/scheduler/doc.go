@@ -12,7 +12,7 @@
 // snapshot cache. One worker runs one scheduling cycle per key: filters in
 // upstream's plugin order (NodeUnschedulable, readiness, TaintToleration,
 // NodeAffinity with RuntimeClass scheduling and the wasm runtime,
-// NodePorts, NodeResourcesFit, InterPodAffinity), then weighted scores
+// NodePorts, NodeResourcesFit, VolumeBinding, InterPodAffinity), then weighted scores
 // (taint toleration 3, node affinity 2, inter-pod affinity 2, owner spreading
 // 2, least allocated 1, balanced allocation 1), then the best node, ties
 // broken at random.
@@ -70,6 +70,20 @@
 // wasmkube.io/wasm=true) at server start. RuntimeClass scheduling applies to
 // every runtime class as upstream: its nodeSelector joins the pod's, its
 // tolerations join the pod's.
+//
+// # Volumes
+//
+// VolumeBinding reads the pod's PersistentVolumeClaims (informers on
+// claims, volumes and StorageClasses): a missing or deleted claim, or an
+// unbound claim of an Immediate class, makes the pod unschedulable with
+// upstream's message; a bound claim's volume must allow the node (its
+// node affinity); an unbound WaitForFirstConsumer claim needs a free
+// matching volume on the node or a class whose provisioner may create one
+// there. Before the Binding, the bind worker reserves that free volume for
+// the claim or annotates the claim with volume.kubernetes.io/selected-node,
+// then waits (up to upstream's 600 s) until the PersistentVolume
+// controller has bound every claim: the pod is Pending until its storage
+// exists, then bound.
 //
 // # Leader election
 //

@@ -46,6 +46,7 @@ var filters = []filter{
 	filterNodeAffinity,
 	filterPorts,
 	filterResources,
+	filterVolumeBinding,
 	filterInterPodAffinity,
 }
 
@@ -173,6 +174,7 @@ type podState struct {
 	preferred     *nodeaffinity.PreferredSchedulingTerms
 	scalarNames   []v1.ResourceName
 	affinity      *interPodState
+	volumes       *podVolumes
 	// preFilterMsg makes the pod unschedulable on every node, such as a
 	// RuntimeClass that does not exist.
 	preFilterMsg string

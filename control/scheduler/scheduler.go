@@ -132,6 +132,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	s.podLister = pods.Lister()
 	s.alg = newAlgorithm(s.cache, rcs.Lister(), rand.Uint64())
 	s.alg.percentageOfNodesToScore = opts.PercentageOfNodesToScore
+	claims, pvs, classes := factory.Core().V1().PersistentVolumeClaims(), factory.Core().V1().PersistentVolumes(), factory.Storage().V1().StorageClasses()
+	s.alg.volumes = &volumeListers{claims: claims.Lister(), volumes: pvs.Lister(), classes: classes.Lister()}
+	moveOnChange := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.moveAll() },
+		UpdateFunc: func(any, any) { s.moveAll() },
+	}
 
 	handlers := []struct {
 		inf toolscache.SharedIndexInformer
@@ -143,6 +149,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			AddFunc:    func(any) { s.moveAll() },
 			UpdateFunc: func(any, any) { s.moveAll() },
 		}},
+		// A claim or volume appearing or being bound may make a pod fit.
+		{claims.Informer(), moveOnChange},
+		{pvs.Informer(), moveOnChange},
+		{classes.Informer(), moveOnChange},
 	}
 	for _, h := range handlers {
 		reg, err := h.inf.AddEventHandler(h.h)
@@ -261,6 +271,16 @@ func (s *Scheduler) syncPod(ctx context.Context, key string) error {
 
 // bind posts the Binding of an assumed pod.
 func (s *Scheduler) bind(ctx context.Context, pod *v1.Pod, node string) {
+	if err := s.bindVolumes(ctx, pod, node); err != nil {
+		s.cache.forget(pod.UID)
+		if ctx.Err() != nil {
+			return
+		}
+		s.recorder.Eventf(pod, v1.EventTypeWarning, "FailedScheduling", "running PreBind plugin %q: %v", "VolumeBinding", err)
+		s.log.Info("binding volumes failed, will retry", "pod", podKey(pod), "node", node, "err", err)
+		s.ctrl.EnqueueAfter(podKey(pod), time.Second)
+		return
+	}
 	b := &v1.Binding{}
 	b.Name, b.Namespace, b.UID = pod.Name, pod.Namespace, pod.UID
 	b.Target = v1.ObjectReference{Kind: "Node", Name: node}

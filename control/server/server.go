@@ -15,6 +15,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
@@ -162,11 +163,18 @@ func (s *Server) newStores(deps resources.Deps) []*registry.Store {
 		}
 		return obj.(*corev1.Namespace), nil
 	}
+	var classes *registry.Store
+	deps.StorageClasses = func(ctx context.Context) ([]*storagev1.StorageClass, error) {
+		return listStorageClasses(ctx, classes)
+	}
 	var stores []*registry.Store
 	for _, strategy := range resources.All(deps) {
 		st := registry.NewStore(strategy, s.backend, registry.WithNamespaceGetter(nsGetter))
 		if strategy.Kind.Group == "" && strategy.Resource == "namespaces" {
 			namespaces = st
+		}
+		if strategy.Kind.Group == storagev1.GroupName && strategy.Resource == "storageclasses" {
+			classes = st
 		}
 		stores = append(stores, st)
 	}

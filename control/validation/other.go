@@ -333,12 +333,12 @@ func ValidateEventsEventUpdate(e, old *eventsv1.Event) field.ErrorList {
 func ValidateStorageClass(sc *storagev1.StorageClass) field.ErrorList {
 	allErrs := ValidateObjectMeta(&sc.ObjectMeta, false, nameDNSSubdomain, metaPath())
 	pp := field.NewPath("provisioner")
+	// A provisioner is a qualified name, as upstream's: "rancher.io/local-path"
+	// and "kubernetes.io/no-provisioner" are both valid.
 	if sc.Provisioner == "" {
 		allErrs = append(allErrs, field.Required(pp, ""))
-	} else if len(sc.Provisioner) > 63 {
-		allErrs = append(allErrs, field.TooLong(pp, sc.Provisioner, 63))
 	} else {
-		allErrs = append(allErrs, validateDNS1123Subdomain(strings.ToLower(sc.Provisioner), pp)...)
+		allErrs = append(allErrs, validateQualifiedName(strings.ToLower(sc.Provisioner), pp)...)
 	}
 	if rp := sc.ReclaimPolicy; rp != nil && *rp != corev1.PersistentVolumeReclaimDelete && *rp != corev1.PersistentVolumeReclaimRetain {
 		allErrs = append(allErrs, field.NotSupported(field.NewPath("reclaimPolicy"), *rp,

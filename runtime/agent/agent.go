@@ -139,6 +139,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { _ = nodeAgent.Run(ctx) })
+	if err := startLocalPath(ctx, &wg, client, name, dir, cfg.Log); err != nil {
+		return err
+	}
 
 	cidr, err := node.WaitPodCIDR(ctx, client, name)
 	if err != nil {
@@ -200,7 +203,7 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 		Runtime:   rt,
 		Images:    imageStore{client: cc},
 		Sandboxes: sandboxes,
-		Volumes:   podVolumes{volumes.New(podsDir, objs, volumes.WithLogger(cfg.Log))},
+		Volumes:   podVolumes{volumes.New(podsDir, objs, volumes.WithLogger(cfg.Log), volumes.WithClaims(objs))},
 		Env: func(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]string, error) {
 			env, _, err := envvars.Resolve(ctx, objs, pod, c, envvars.Options{
 				HostIPs: []string{nodeIP.String()}, PodIPs: podIPs,

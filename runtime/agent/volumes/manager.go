@@ -79,6 +79,7 @@ type Manager struct {
 	log         *slog.Logger
 	allocatable corev1.ResourceList
 	tokens      TokenSource
+	claims      ClaimSource
 
 	locksMu sync.Mutex
 	locks   map[types.UID]*podLock
@@ -145,6 +146,8 @@ func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 	switch {
 	case v.HostPath != nil:
 		return setupHostPath(v.HostPath)
+	case v.PersistentVolumeClaim != nil:
+		return m.setupClaim(ctx, pod, v.PersistentVolumeClaim)
 	case v.EmptyDir != nil:
 		return m.setupEmptyDir(pod, v.Name, v.EmptyDir)
 	case v.ConfigMap != nil:
