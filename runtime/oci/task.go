@@ -119,7 +119,7 @@ func (r *Runtime) openLogIO(logPath string) (*logIO, error) {
 	if logPath == "" {
 		return nil, errors.New("container has no log path label: not created by this package")
 	}
-	lg, err := openCRILog(logPath)
+	lg, err := openCRILog(logPath, r.rotation)
 	if err != nil {
 		return nil, err
 	}
