@@ -15,6 +15,9 @@ import (
 // Deps are what some strategies need from outside the registry.
 type Deps struct {
 	Services ServiceAllocators
+	// Kubelet reaches node agents for pods/log, exec, attach and
+	// portforward; nil answers those with 503.
+	Kubelet *Kubelet
 }
 
 // All returns a fresh strategy for every served resource, core group first,
