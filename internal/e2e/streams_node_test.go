@@ -49,6 +49,7 @@ func TestNodeStreams(t *testing.T) {
 			{"ContainerChoice", testContainerChoice},
 			{"Exec", testExec},
 			{"PortForward", testPortForward},
+			{"Attach", testAttach},
 			{"AgentAuth", testAgentAuth},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -537,5 +538,52 @@ func testAgentAuth(t *testing.T, nt *nodeTest) {
 	}
 	if code, body := get([]tls.Certificate{foreign}); code == http.StatusOK || code == http.StatusNotFound {
 		t.Errorf("a certificate of another CA was accepted: %d %q", code, body)
+	}
+}
+
+// testAttach: attach streams a running container's output as it comes,
+// over websockets and over SPDY.
+func testAttach(t *testing.T, nt *nodeTest) {
+	ns := nt.namespace(t, "attach")
+	nt.apply(t, ns, `apiVersion: v1
+kind: Pod
+metadata:
+  name: ticker
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: `+busyboxImage+`
+    command: ["sh", "-c", `+strconv.Quote(tickerScript)+`]
+`)
+	nt.waitRunning(t, ns, "ticker")
+	for _, proto := range []struct {
+		name string
+		env  []string
+	}{{"websocket", nil}, {"spdy", spdyOnly}} {
+		t.Run(proto.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := nt.command(ctx, []string{"-n", ns, "attach", "ticker"})
+			cmd.Env = append(cmd.Env, proto.env...)
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { cancel(); _ = cmd.Wait() }()
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+				out := stdout.String()
+				if strings.Count(out, "tick ") >= 2 && strings.Contains(stderr.String(), "err ") {
+					if strings.Contains(out, "early") {
+						t.Errorf("attach replayed old output: %q", out)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("attach showed no ticks: stdout %q stderr %q", out, stderr.String())
+				}
+			}
+		})
 	}
 }

@@ -164,9 +164,11 @@ type streamWriter struct {
 	log    *criLog
 	stream string
 	buf    []byte
+	fan    fanout // attached clients
 }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
+	w.fan.write(p)
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')

@@ -28,6 +28,7 @@ type Pods interface {
 type Runtime interface {
 	Status(ctx context.Context, id string) (oci.State, error)
 	Exec(ctx context.Context, id string, o oci.ExecOptions) (int, error)
+	AttachStreams(ctx context.Context, id string, o oci.AttachOptions) error
 }
 
 // Config is the server's wiring.
@@ -122,6 +123,8 @@ func (s *Server) routes() http.Handler {
 	for _, m := range []string{"GET", "POST"} {
 		mux.HandleFunc(m+" /exec/{ns}/{pod}/{container}", s.exec)
 		mux.HandleFunc(m+" /exec/{ns}/{pod}/{uid}/{container}", s.exec)
+		mux.HandleFunc(m+" /attach/{ns}/{pod}/{container}", s.attach)
+		mux.HandleFunc(m+" /attach/{ns}/{pod}/{uid}/{container}", s.attach)
 		mux.HandleFunc(m+" /portForward/{ns}/{pod}", s.portForward)
 		mux.HandleFunc(m+" /portForward/{ns}/{pod}/{uid}", s.portForward)
 	}

@@ -94,6 +94,49 @@ func (e *executor) ExecInContainer(ctx context.Context, _, _, _ string, cmd []st
 	return nil
 }
 
+// attach serves /attach/{ns}/{pod}/{container}: the running container's
+// output from now on. The container's stdin and TTY are not offered: its
+// process is started with its output going to the log only.
+func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
+	streamOpts, err := remotecommand.NewOptions(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ns, pod, container := r.PathValue("ns"), r.PathValue("pod"), r.PathValue("container")
+	ref, err := s.cfg.Pods.LookupContainer(ns, pod, container, false)
+	if err != nil {
+		http.Error(w, err.Error(), lookupStatus(err))
+		return
+	}
+	remotecommand.ServeAttach(w, r, &attacher{rt: s.cfg.Runtime, id: ref.ID}, pod, string(ref.PodUID), container,
+		streamOpts, s.cfg.StreamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, remotecommand.SupportedStreamingProtocols)
+}
+
+type attacher struct {
+	rt Runtime
+	id string
+}
+
+func (a *attacher) AttachContainer(ctx context.Context, _, _, _ string, in io.Reader, out, errw io.WriteCloser, tty bool, _ <-chan remotecommand.TerminalSize) error {
+	if tty {
+		return errors.New("the container was not started with a TTY")
+	}
+	var o oci.AttachOptions
+	if out != nil {
+		o.Stdout = out
+	}
+	if errw != nil {
+		o.Stderr = errw
+	}
+	if in != nil {
+		// Stdin is not wired to the container; reading the client's side
+		// to its end notices a client that leaves.
+		go func() { _, _ = io.Copy(io.Discard, in) }()
+	}
+	return a.rt.AttachStreams(ctx, a.id, o)
+}
+
 // portForward serves /portForward/{ns}/{pod}: each stream is a connection
 // to 127.0.0.1:<port> inside the pod's network namespace.
 func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
