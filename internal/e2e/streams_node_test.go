@@ -51,6 +51,7 @@ func TestNodeStreams(t *testing.T) {
 			{"PortForward", testPortForward},
 			{"Attach", testAttach},
 			{"AgentAuth", testAgentAuth},
+			{"Discovery", testStreamsDiscovery},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -585,5 +586,28 @@ spec:
 				}
 			}
 		})
+	}
+}
+
+// testStreamsDiscovery: the subresources are listed as upstream lists them.
+func testStreamsDiscovery(t *testing.T, nt *nodeTest) {
+	list, err := nt.clientset(t).Discovery().ServerResourcesForGroupVersion("v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"pods/log": "Pod [get]", "pods/exec": "PodExecOptions [create get]",
+		"pods/attach": "PodAttachOptions [create get]", "pods/portforward": "PodPortForwardOptions [create get]",
+	}
+	for _, r := range list.APIResources {
+		if w, ok := want[r.Name]; ok {
+			if got := fmt.Sprintf("%s %v", r.Kind, r.Verbs); got != w {
+				t.Errorf("%s: %s, want %s", r.Name, got, w)
+			}
+			delete(want, r.Name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not in discovery: %v", want)
 	}
 }
