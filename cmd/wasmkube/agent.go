@@ -8,15 +8,20 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/wasmkube/wasmkube/internal/version"
 	"github.com/wasmkube/wasmkube/runtime/agent"
+	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
 // agentFlags are the node's settings shared by `agent` and `up`.
 type agentFlags struct {
 	nodeName, nodeIP, containerd, bridge, clusterDNS string
+	kubeletPort                                      int
+	logMaxSize                                       string
+	logMaxFiles                                      int
 }
 
 func (a *agentFlags) add(cmd *cobra.Command) {
@@ -25,6 +30,9 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 	f.StringVar(&a.nodeIP, "node-ip", "", "InternalIP of the node (default: the address of the default route's interface)")
 	f.StringVar(&a.containerd, "containerd-address", "", "socket of a containerd to use; empty starts one under --data-dir")
 	f.StringVar(&a.bridge, "bridge-name", agent.DefaultBridge, "node bridge the pods attach to")
+	f.IntVar(&a.kubeletPort, "kubelet-port", 10250, "port of the agent's HTTPS server for logs, exec, attach and port-forward (0 picks a free port)")
+	f.StringVar(&a.logMaxSize, "container-log-max-size", "10Mi", "size at which a container's log file is rotated")
+	f.IntVar(&a.logMaxFiles, "container-log-max-files", oci.DefaultLogMaxFiles, "most log files kept per container, the current one included")
 }
 
 // config turns the flags into the agent's config.
@@ -36,7 +44,19 @@ func (a *agentFlags) config(dataDir string) (agent.Config, error) {
 		Bridge:            a.bridge,
 		Version:           kubeletVersion(),
 		Log:               slog.Default(),
+		KubeletPort:       a.kubeletPort,
 	}
+	if a.kubeletPort < 0 || a.kubeletPort > 65535 {
+		return cfg, fmt.Errorf("--kubelet-port %d is not a port", a.kubeletPort)
+	}
+	size, err := resource.ParseQuantity(a.logMaxSize)
+	if err != nil || size.Value() <= 0 {
+		return cfg, fmt.Errorf("--container-log-max-size %q is not a positive quantity", a.logMaxSize)
+	}
+	if a.logMaxFiles < 2 {
+		return cfg, fmt.Errorf("--container-log-max-files must be at least 2, not %d", a.logMaxFiles)
+	}
+	cfg.LogRotation = oci.LogRotation{MaxSize: size.Value(), MaxFiles: a.logMaxFiles}
 	if a.nodeIP != "" {
 		if cfg.NodeIP = net.ParseIP(a.nodeIP); cfg.NodeIP == nil {
 			return cfg, fmt.Errorf("--node-ip %q is not an IP address", a.nodeIP)

@@ -169,6 +169,10 @@ func (h *request) deleteCollection() {
 
 func (h *request) customSubresource() {
 	sr := h.store.Subresource(h.info.Subresource)
+	if sr != nil && sr.Connect != nil {
+		h.connect(sr)
+		return
+	}
 	if sr == nil || (h.info.Verb != "create" || sr.Create == nil) && (h.info.Verb != "update" || sr.Update == nil) {
 		h.fail(apierrors.NewNotFound(h.store.Strategy.GroupResource(), h.info.Name))
 		return

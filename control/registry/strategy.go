@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"reflect"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -87,6 +89,12 @@ type Subresource struct {
 	Update func(parent runtime.Object, body runtime.Object) (runtime.Object, error)
 	// Result is what the POST answers with; nil answers a Success Status.
 	Result func(parent runtime.Object, body runtime.Object) runtime.Object
+	// Connect serves a connecter subresource such as pods/log or
+	// pods/exec, upstream's rest.Connecter: for a GET or POST (as Verbs
+	// allow) it returns the handler that serves the request, usually a
+	// proxy to the node. Errors it returns, and those the handler gives
+	// to fail, are answered as Status objects.
+	Connect func(ctx context.Context, parent runtime.Object, query url.Values, fail func(http.ResponseWriter, error)) (http.Handler, error)
 }
 
 // ScaleAccessors read and write the replica fields behind /scale.

@@ -24,7 +24,7 @@ func core(deps Deps) []*registry.Strategy {
 			fieldLabels(func(o runtime.Object) fields.Set {
 				return fields.Set{"status.phase": string(o.(*corev1.Namespace).Status.Phase)}
 			}, "status.phase")),
-		pods(),
+		pods(deps.Kubelet),
 		define(coreV1, "Service", "services", true,
 			func() runtime.Object { return &corev1.Service{} },
 			func() runtime.Object { return &corev1.ServiceList{} },
@@ -145,7 +145,7 @@ func podFields(o runtime.Object) fields.Set {
 	}
 }
 
-func pods() *registry.Strategy {
+func pods(kubelet *Kubelet) *registry.Strategy {
 	return define(coreV1, "Pod", "pods", true,
 		func() runtime.Object { return &corev1.Pod{} },
 		func() runtime.Object { return &corev1.PodList{} },
@@ -164,7 +164,7 @@ func pods() *registry.Strategy {
 				New:    func() runtime.Object { return &corev1.Binding{} },
 				Create: bindPod,
 			}}
-		})
+		}, podStreams(kubelet))
 }
 
 // podGracePeriod follows upstream: a pod no agent runs (unbound, or finished)

@@ -18,6 +18,9 @@ type Deps struct {
 	// StorageClasses, when set, gives new claims without a class the
 	// default StorageClass.
 	StorageClasses StorageClassLister
+	// Kubelet reaches node agents for pods/log, exec, attach and
+	// portforward; nil answers those with 503.
+	Kubelet *Kubelet
 }
 
 // All returns a fresh strategy for every served resource, core group first,

@@ -91,9 +91,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	kubelet := &resources.Kubelet{}
+	deps.Kubelet = kubelet
 	stores := s.newStores(deps)
 	tlsConfig, authn, err := s.prepareTLS()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.connectKubelets(kubelet, stores); err != nil {
 		return nil, err
 	}
 	s.api, err = apiserver.New(apiserver.Config{

@@ -100,7 +100,7 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	args := append([]string{"up", "--data-dir", opts.DataDir,
 		"--bind-address", "127.0.0.1", "--secure-port", "0",
 		"--cluster-cidr", opts.ClusterCIDR, "--bridge-name", opts.Bridge,
-		"--node-name", opts.Name}, opts.Args...)
+		"--node-name", opts.Name, "--kubelet-port", "0"}, opts.Args...)
 	n.Process = StartProcess(t, "up", bin, nil, args...)
 	n.StopTimeout = NodeStopTimeout
 	// Registered after StartProcess's cleanups, so it runs before them:

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,10 +19,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/wasmkube/wasmkube/runtime/agent/envvars"
 	"github.com/wasmkube/wasmkube/runtime/agent/node"
 	"github.com/wasmkube/wasmkube/runtime/agent/pods"
+	"github.com/wasmkube/wasmkube/runtime/agent/server"
 	"github.com/wasmkube/wasmkube/runtime/agent/volumes"
 	ctrd "github.com/wasmkube/wasmkube/runtime/containerd"
 	"github.com/wasmkube/wasmkube/runtime/images"
@@ -55,6 +58,12 @@ type Config struct {
 	Progress func(step string)
 	// OnReady is called once the Node is Ready.
 	OnReady func(nodeName string)
+	// KubeletPort is where the agent serves logs, exec, attach and
+	// port-forward to the API server; 0 picks a free port.
+	KubeletPort int
+	// LogRotation bounds container logs on disk; zero fields take the
+	// kubelet's defaults (10Mi, 5 files).
+	LogRotation oci.LogRotation
 }
 
 // DefaultBridge is the node bridge's name.
@@ -104,6 +113,16 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	}
 	progress(fmt.Sprintf("containerd %s ready", version.Version))
 
+	kubeletListener, err := server.Listen("", cfg.KubeletPort)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer kubeletListener.Close()
+	clientCAs, err := clusterCA(restConfig)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
 	rc := rest.CopyConfig(restConfig)
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "wasmkube-agent"
@@ -118,6 +137,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		NodeIP:         cfg.NodeIP,
 		RuntimeVersion: "containerd://" + version.Version,
 		KubeletVersion: cfg.Version,
+		KubeletPort:    int32(kubeletListener.Addr().(*net.TCPAddr).Port),
 		DataDir:        dir,
 		Log:            cfg.Log,
 		Ready: func() error {
@@ -147,10 +167,23 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	manager, cgm, err := newPodManager(ctx, client, cc, cfg, dir, name, nodeAgent.NodeIP(), cidr)
+	manager, cgm, rt, err := newPodManager(ctx, client, cc, cfg, dir, name, nodeAgent.NodeIP(), cidr)
 	if err != nil {
 		return err
 	}
+	kubeletServer, err := server.New(server.Config{
+		Listener: kubeletListener, CertDir: filepath.Join(dir, "pki"),
+		Hostname: name, IPs: []net.IP{nodeAgent.NodeIP()}, ClientCAs: clientCAs,
+		Pods: manager, Runtime: rt, Log: cfg.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	wg.Go(func() {
+		if err := kubeletServer.Serve(ctx); err != nil {
+			cfg.Log.Error("agent: kubelet server stopped", "err", err)
+		}
+	})
 	defer func() {
 		if err := cgm.Release(); err != nil {
 			cfg.Log.Warn("agent: pods' parent cgroup", "err", err)
@@ -170,20 +203,20 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 }
 
 // newPodManager sets up the pod network and wires the pod worker.
-func newPodManager(ctx context.Context, client kubernetes.Interface, cc *containerd.Client, cfg Config, dir, nodeName string, nodeIP net.IP, cidr *net.IPNet) (*pods.Manager, *cgroups.Manager, error) {
+func newPodManager(ctx context.Context, client kubernetes.Interface, cc *containerd.Client, cfg Config, dir, nodeName string, nodeIP net.IP, cidr *net.IPNet) (*pods.Manager, *cgroups.Manager, *oci.Runtime, error) {
 	alloc, err := ipam.New(filepath.Join(dir, "ipam"), cidr.String())
 	if err != nil {
-		return nil, nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, nil, fmt.Errorf("agent: %w", err)
 	}
 	if err := network.EnsureBridge(cfg.Bridge, alloc.Gateway()); err != nil {
-		return nil, nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, nil, fmt.Errorf("agent: %w", err)
 	}
 	// Named after the node: the agent removes pod cgroups it does not
 	// know, so two agents on one machine (tests run several) must never
 	// share a parent.
 	cgm, err := cgroups.NewManager(path.Join("/wasmkube", nodeName))
 	if err != nil {
-		return nil, nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, nil, fmt.Errorf("agent: %w", err)
 	}
 	podsDir := filepath.Join(dir, "pods")
 	sandboxes, err := pods.NewSandboxes(pods.SandboxConfig{
@@ -191,11 +224,18 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 		PodsDir: podsDir, ClusterDNS: cfg.ClusterDNS, NodeIP: nodeIP, Log: cfg.Log,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	objs := newObjects(client, 5*time.Second)
+	rotation := cfg.LogRotation
+	if rotation.MaxSize == 0 {
+		rotation.MaxSize = oci.DefaultLogMaxSize
+	}
+	if rotation.MaxFiles == 0 {
+		rotation.MaxFiles = oci.DefaultLogMaxFiles
+	}
 	rt := oci.New(cc, oci.WithNamespace(images.Namespace), oci.WithLogDir(filepath.Join(dir, "logs")),
-		oci.WithFIFODir(filepath.Join(dir, "fifo")), oci.WithCgroupParent(cgm.Parent()))
+		oci.WithFIFODir(filepath.Join(dir, "fifo")), oci.WithCgroupParent(cgm.Parent()), oci.WithLogRotation(rotation))
 	mgr, err := pods.New(pods.Config{
 		NodeName:  nodeName,
 		NodeIP:    nodeIP,
@@ -213,7 +253,7 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 		Dir: dir,
 		Log: cfg.Log,
 	})
-	return mgr, cgm, err
+	return mgr, cgm, rt, err
 }
 
 // waitNodeReady polls the Node until its Ready condition is True.
@@ -235,4 +275,24 @@ func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string
 		case <-tick.C:
 		}
 	}
+}
+
+// clusterCA is the CA the agent trusts for the API server, which also
+// signs the clients the agent's own server accepts.
+func clusterCA(rc *rest.Config) (*x509.CertPool, error) {
+	switch {
+	case len(rc.TLSClientConfig.CAData) > 0:
+		pool, err := certutil.NewPoolFromBytes(rc.TLSClientConfig.CAData)
+		if err != nil {
+			return nil, fmt.Errorf("cluster CA: %w", err)
+		}
+		return pool, nil
+	case rc.TLSClientConfig.CAFile != "":
+		pool, err := certutil.NewPool(rc.TLSClientConfig.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster CA: %w", err)
+		}
+		return pool, nil
+	}
+	return nil, errors.New("cluster CA: the API server credentials name no CA, so no client of the kubelet port could be verified")
 }

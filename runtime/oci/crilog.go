@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,9 +34,30 @@ type criLog struct {
 	mu  sync.Mutex
 	f   io.WriteCloser
 	now func() time.Time
+	// rotation; a zero maxSize never rotates.
+	path     string
+	size     int64
+	rotation LogRotation
 }
 
-func openCRILog(path string) (*criLog, error) {
+// LogRotation bounds a container's log on disk as the kubelet's
+// containerLogMaxSize and containerLogMaxFiles do: once the file reaches
+// MaxSize it is renamed to <path>.<timestamp> and a new one opened; at most
+// MaxFiles files (the current one included) are kept. Unlike the kubelet,
+// rotated files are not compressed: readers only ever read the current
+// file, and an edge node's logs are small.
+type LogRotation struct {
+	MaxSize  int64
+	MaxFiles int
+}
+
+// Kubelet's defaults for containerLogMaxSize and containerLogMaxFiles.
+const (
+	DefaultLogMaxSize  = 10 << 20
+	DefaultLogMaxFiles = 5
+)
+
+func openCRILog(path string, rot LogRotation) (*criLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
@@ -42,7 +65,62 @@ func openCRILog(path string) (*criLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
-	return &criLog{f: f, now: time.Now}, nil
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	return &criLog{f: f, now: time.Now, path: path, size: size, rotation: rot}, nil
+}
+
+// rotate renames the full file away and opens a new one, then removes the
+// oldest rotated files beyond MaxFiles. Called with mu held.
+func (l *criLog) rotate() error {
+	if err := l.f.Close(); err != nil {
+		return fmt.Errorf("close log for rotation: %w", err)
+	}
+	rotated := l.path + "." + l.now().UTC().Format("20060102-150405.000000000")
+	if err := os.Rename(l.path, rotated); err != nil {
+		return fmt.Errorf("rotate log %s: %w", l.path, err)
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopen log %s: %w", l.path, err)
+	}
+	l.f, l.size = f, 0
+	old, err := RotatedLogs(l.path)
+	if err != nil {
+		return err
+	}
+	keep := max(l.rotation.MaxFiles-1, 0)
+	for len(old) > keep {
+		if err := os.Remove(old[0]); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove rotated log: %w", err)
+		}
+		old = old[1:]
+	}
+	return nil
+}
+
+// RotatedLogs lists the rotated files of the log at path, oldest first.
+func RotatedLogs(path string) ([]string, error) {
+	matches, err := filepath.Glob(globEscape(path) + ".*")
+	if err != nil {
+		return nil, fmt.Errorf("list rotated logs of %s: %w", path, err)
+	}
+	// The timestamp suffix sorts by time as text.
+	sort.Strings(matches)
+	return matches, nil
+}
+
+func globEscape(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func (l *criLog) record(stream string, full bool, line []byte) error {
@@ -62,8 +140,15 @@ func (l *criLog) record(stream string, full bool, line []byte) error {
 	b.WriteByte('\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, err := l.f.Write(b.Bytes())
-	return err
+	n, err := l.f.Write(b.Bytes())
+	l.size += int64(n)
+	if err != nil {
+		return err
+	}
+	if l.rotation.MaxSize > 0 && l.path != "" && l.size >= l.rotation.MaxSize {
+		return l.rotate()
+	}
+	return nil
 }
 
 func (l *criLog) Close() error {
@@ -79,9 +164,11 @@ type streamWriter struct {
 	log    *criLog
 	stream string
 	buf    []byte
+	fan    fanout // attached clients
 }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
+	w.fan.write(p)
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')

@@ -2,6 +2,9 @@ package oci
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +62,45 @@ func TestStreamWriterCutsEndlessLine(t *testing.T) {
 	}
 	if len(w.buf) != 10*4096-2*maxLogLine {
 		t.Fatalf("buffered %d bytes", len(w.buf))
+	}
+}
+
+func TestCRILogRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app", "0.log")
+	lg, err := openCRILog(path, LogRotation{MaxSize: 200, MaxFiles: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	lg.now = func() time.Time { tick = tick.Add(time.Millisecond); return tick }
+	w := &streamWriter{log: lg, stream: streamStdout}
+	for i := range 42 {
+		if _, err := fmt.Fprintf(w, "line %02d\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := RotatedLogs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rotated) != 2 {
+		t.Fatalf("rotated files %v: want MaxFiles-1 = 2 beside the current one", rotated)
+	}
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cur) >= 200 || !strings.HasSuffix(string(cur), "stdout F line 41\n") {
+		t.Errorf("current file holds %d bytes ending %q: want under MaxSize with the last line", len(cur), cur)
+	}
+	last, err := os.ReadFile(rotated[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(last) < 200 || !strings.Contains(string(last), "stdout F line") {
+		t.Errorf("newest rotated file holds %d bytes: want a full one", len(last))
 	}
 }

@@ -72,7 +72,15 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (int, erro
 	if stderr == nil && !o.TTY {
 		stderr = io.Discard
 	}
-	opts := []cio.Opt{cio.WithStreams(o.Stdin, stdout, stderr), cio.WithFIFODir(r.fifoDir)}
+	// The process sees the end of its stdin only once the shim closes
+	// the pipe on request, after the client's stdin has ended.
+	var stdin io.Reader
+	started := make(chan containerd.Process, 1)
+	defer close(started)
+	if o.Stdin != nil {
+		stdin = &stdinCloser{ctx: context.WithoutCancel(ctx), r: o.Stdin, started: started}
+	}
+	opts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr), cio.WithFIFODir(r.fifoDir)}
 	if o.TTY {
 		opts = append(opts, cio.WithTerminal)
 	}
@@ -96,6 +104,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (int, erro
 	if err := p.Start(bg); err != nil {
 		return -1, wrap(fmt.Errorf("start process: %w", err))
 	}
+	started <- p
 	if o.TTY && o.Resize != nil {
 		done := make(chan struct{})
 		defer close(done)
@@ -145,4 +154,28 @@ func newExecID() (string, error) {
 		return "", fmt.Errorf("exec id: %w", err)
 	}
 	return "exec-" + hex.EncodeToString(b), nil
+}
+
+// stdinCloser passes a client's stdin to the process and, at its end, asks
+// the shim to close the process's stdin, once the process has started.
+type stdinCloser struct {
+	ctx     context.Context
+	r       io.Reader
+	started <-chan containerd.Process
+	closed  bool
+}
+
+func (s *stdinCloser) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF && !s.closed {
+		s.closed = true
+		go func() {
+			proc, ok := <-s.started
+			if ok {
+				// A process that already exited has nothing to close.
+				_ = proc.CloseIO(s.ctx, containerd.WithStdinCloser)
+			}
+		}()
+	}
+	return n, err
 }

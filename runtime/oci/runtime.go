@@ -40,6 +40,7 @@ type Runtime struct {
 	fifoDir   string
 	cgroup    string // default cgroup parent
 	mountinfo string
+	rotation  LogRotation
 
 	// The cgroup layout is read once: it does not change while the node
 	// runs, and Status is on the pod worker's every sync.
@@ -70,6 +71,10 @@ func WithFIFODir(dir string) Option { return func(r *Runtime) { r.fifoDir = dir 
 // are placed under; the default is /<namespace>.
 func WithCgroupParent(path string) Option { return func(r *Runtime) { r.cgroup = path } }
 
+// WithLogRotation sets when container logs are rotated; the default is the
+// kubelet's (10 MiB, 5 files). A zero MaxSize never rotates.
+func WithLogRotation(rot LogRotation) Option { return func(r *Runtime) { r.rotation = rot } }
+
 // New returns a Runtime using client. It starts nothing of its own; Close
 // releases the log copiers of the tasks it started.
 func New(client *containerd.Client, opts ...Option) *Runtime {
@@ -78,6 +83,7 @@ func New(client *containerd.Client, opts ...Option) *Runtime {
 		namespace: images.Namespace,
 		mountinfo: "/proc/self/mountinfo",
 		ios:       map[string]*taskIO{},
+		rotation:  LogRotation{MaxSize: DefaultLogMaxSize, MaxFiles: DefaultLogMaxFiles},
 	}
 	for _, o := range opts {
 		o(r)

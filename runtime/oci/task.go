@@ -51,6 +51,7 @@ type ExitStatus struct {
 // lines are in the file.
 type taskIO struct {
 	io   cio.IO
+	lio  *logIO
 	done chan struct{}
 }
 
@@ -119,7 +120,7 @@ func (r *Runtime) openLogIO(logPath string) (*logIO, error) {
 	if logPath == "" {
 		return nil, errors.New("container has no log path label: not created by this package")
 	}
-	lg, err := openCRILog(logPath)
+	lg, err := openCRILog(logPath, r.rotation)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func (l *logIO) abort() { l.log.Close() }
 // follow finishes the log once the task's streams end: their unterminated
 // last lines are written and the file closed.
 func (l *logIO) follow(io cio.IO) *taskIO {
-	tio := &taskIO{io: io, done: make(chan struct{})}
+	tio := &taskIO{io: io, lio: l, done: make(chan struct{})}
 	go func() {
 		defer close(tio.done)
 		io.Wait()

@@ -1,0 +1,221 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cri-streaming/pkg/streaming/portforward"
+	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
+	utilexec "k8s.io/utils/exec"
+
+	"github.com/wasmkube/wasmkube/runtime/oci"
+	"github.com/wasmkube/wasmkube/sandbox/network"
+)
+
+// exec serves /exec/{ns}/{pod}/{container}?command=...&input=1&output=1...
+func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
+	streamOpts, err := remotecommand.NewOptions(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	cmd := r.URL.Query()[corev1.ExecCommandParam]
+	if len(cmd) == 0 {
+		http.Error(w, "no command given", http.StatusBadRequest)
+		return
+	}
+	ns, pod, container := r.PathValue("ns"), r.PathValue("pod"), r.PathValue("container")
+	ref, err := s.cfg.Pods.LookupContainer(ns, pod, container, false)
+	if err != nil {
+		http.Error(w, err.Error(), lookupStatus(err))
+		return
+	}
+	remotecommand.ServeExec(w, r, &executor{rt: s.cfg.Runtime, id: ref.ID}, pod, string(ref.PodUID), container, cmd,
+		streamOpts, s.cfg.StreamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, remotecommand.SupportedStreamingProtocols)
+}
+
+// executor runs one exec request's command in its container.
+type executor struct {
+	rt Runtime
+	id string
+}
+
+func (e *executor) ExecInContainer(ctx context.Context, _, _, _ string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, _ time.Duration) error {
+	o := oci.ExecOptions{Cmd: cmd, TTY: tty}
+	// Nil streams stay nil interfaces, which Exec leaves unconnected.
+	if in != nil {
+		o.Stdin = in
+	}
+	if out != nil {
+		o.Stdout = out
+	}
+	if errw != nil {
+		o.Stderr = errw
+	}
+	if resize != nil {
+		sizes := make(chan oci.TerminalSize)
+		o.Resize = sizes
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case sz, ok := <-resize:
+					if !ok {
+						return
+					}
+					select {
+					case sizes <- oci.TerminalSize{Width: sz.Width, Height: sz.Height}:
+					case <-done:
+						return
+					}
+				}
+			}
+		}()
+	}
+	code, err := e.rt.Exec(ctx, e.id, o)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		// The protocol reports a non-zero exit as an ExitError.
+		return utilexec.CodeExitError{Err: fmt.Errorf("command terminated with non-zero exit code: %d", code), Code: code}
+	}
+	return nil
+}
+
+// attach serves /attach/{ns}/{pod}/{container}: the running container's
+// output from now on. The container's stdin and TTY are not offered: its
+// process is started with its output going to the log only.
+func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
+	streamOpts, err := remotecommand.NewOptions(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ns, pod, container := r.PathValue("ns"), r.PathValue("pod"), r.PathValue("container")
+	ref, err := s.cfg.Pods.LookupContainer(ns, pod, container, false)
+	if err != nil {
+		http.Error(w, err.Error(), lookupStatus(err))
+		return
+	}
+	remotecommand.ServeAttach(w, r, &attacher{rt: s.cfg.Runtime, id: ref.ID}, pod, string(ref.PodUID), container,
+		streamOpts, s.cfg.StreamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, remotecommand.SupportedStreamingProtocols)
+}
+
+type attacher struct {
+	rt Runtime
+	id string
+}
+
+func (a *attacher) AttachContainer(ctx context.Context, _, _, _ string, in io.Reader, out, errw io.WriteCloser, tty bool, _ <-chan remotecommand.TerminalSize) error {
+	if tty {
+		return errors.New("the container was not started with a TTY")
+	}
+	var o oci.AttachOptions
+	if out != nil {
+		o.Stdout = out
+	}
+	if errw != nil {
+		o.Stderr = errw
+	}
+	if in != nil {
+		// Stdin is not wired to the container; reading the client's side
+		// to its end notices a client that leaves.
+		go func() { _, _ = io.Copy(io.Discard, in) }()
+	}
+	return a.rt.AttachStreams(ctx, a.id, o)
+}
+
+// portForward serves /portForward/{ns}/{pod}: each stream is a connection
+// to 127.0.0.1:<port> inside the pod's network namespace.
+func (s *Server) portForward(w http.ResponseWriter, r *http.Request) {
+	ns, pod := r.PathValue("ns"), r.PathValue("pod")
+	netns, uid, err := s.cfg.Pods.PodNetns(ns, pod)
+	if err != nil {
+		http.Error(w, err.Error(), lookupStatus(err))
+		return
+	}
+	opts, err := portforward.NewV4Options(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	portforward.ServePortForward(w, r, &forwarder{netns: netns}, pod, string(uid), opts,
+		s.cfg.StreamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, portforward.SupportedProtocols)
+}
+
+// forwarder connects streams to a pod's ports.
+type forwarder struct {
+	netns string // "" for the host network
+}
+
+func (f *forwarder) PortForward(ctx context.Context, _, _ string, port int32, stream io.ReadWriteCloser) error {
+	defer stream.Close()
+	conn, err := f.dial(ctx, port)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(conn, stream)
+		// The client closed its side: tell the pod's server.
+		if c, ok := conn.(interface{ CloseWrite() error }); ok {
+			_ = c.CloseWrite()
+		}
+	}()
+	_, err = io.Copy(stream, conn)
+	// The pod's server closed: the other copy ends with the stream.
+	stream.Close()
+	wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("forward port %d: %w", port, err)
+	}
+	return nil
+}
+
+// dial connects to the port inside the pod's namespace. The socket is made
+// on a goroutine of its own that enters the namespace; it stays in it once
+// made and is used from any goroutine.
+func (f *forwarder) dial(ctx context.Context, port int32) (net.Conn, error) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
+	var d net.Dialer
+	if f.netns == "" {
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var conn net.Conn
+		err := network.Do(f.netns, func() error {
+			var err error
+			conn, err = d.DialContext(ctx, "tcp", addr)
+			return err
+		})
+		ch <- result{conn, err}
+	}()
+	res := <-ch
+	if res.err != nil {
+		if res.conn != nil {
+			res.conn.Close()
+		}
+		return nil, fmt.Errorf("failed to connect to localhost:%d inside namespace of pod: %w", port, res.err)
+	}
+	return res.conn, nil
+}
