@@ -232,3 +232,198 @@ func TestAgentKill9(t *testing.T) {
 		t.Errorf("sandboxes %v, want one per running pod (%d)", got, len(live))
 	}
 }
+
+// offlineWorkload is the hello Deployment, a busybox pod, and a pod that
+// crashes 5 s after each start.
+const offlineWorkload = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+spec:
+  selector:
+    matchLabels:
+      app: hello
+  replicas: 1
+  template:
+    metadata:
+      labels:
+        app: hello
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: hello
+        image: ` + helloImage + `
+        imagePullPolicy: IfNotPresent
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: sleeper
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: sleep
+    image: ` + busyboxImage + `
+    command: ["sleep", "3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Always
+  containers:
+  - name: crash
+    image: ` + busyboxImage + `
+    command: ["sh", "-c", "sleep 5; exit 1"]
+`
+
+// serverDown is how long the API server stays away in TestAgentOffline.
+const serverDown = 60 * time.Second
+
+// latestAttempt is the highest attempt number among the runtime
+// containers of container name of pod uid, and that container's id.
+func latestAttempt(t *testing.T, n *SplitNode, uid types.UID, name string) (int, string) {
+	t.Helper()
+	best, bestID := -1, ""
+	for _, id := range n.ContainerIDs(t) {
+		rest, ok := strings.CutPrefix(id, string(uid)+"-")
+		if !ok {
+			continue
+		}
+		num, cname, ok := strings.Cut(rest, "-")
+		if !ok || cname != name {
+			continue
+		}
+		var a int
+		if _, err := fmt.Sscan(num, &a); err == nil && a > best {
+			best, bestID = a, id
+		}
+	}
+	return best, bestID
+}
+
+// steadyPIDs checks that every container of want still runs as the same
+// task.
+func steadyPIDs(t *testing.T, n *SplitNode, want map[string]uint32, when string) {
+	t.Helper()
+	now := n.TaskPIDs(t)
+	for id, pid := range want {
+		if now[id] != pid {
+			t.Errorf("%s: container %s ran as pid %d, now %d", when, id, pid, now[id])
+		}
+	}
+}
+
+// TestAgentOffline: with the API server stopped for a minute, the node
+// keeps its pods running and restarts a crashing container locally; once
+// the server is back the pod's status in the API shows those restarts. An
+// agent killed and started again while the server is down keeps the pods
+// and restarts crashed containers from the pods it cached on disk.
+func TestAgentOffline(t *testing.T) {
+	n, nt := startSplitTest(t, SplitNodeOptions{})
+	ns := nt.namespace(t, "offline")
+	nt.apply(t, ns, offlineWorkload)
+	crasher := nt.waitPod(t, ns, "crasher", podTimeout, "started once", func(p *corev1.Pod) error {
+		if cs := containerStatus(p, "crash"); cs == nil || cs.State.Running == nil {
+			return fmt.Errorf("not running")
+		}
+		return nil
+	})
+	stable := map[string]uint32{}
+	all := n.TaskPIDs(t)
+	deadline := time.Now().Add(podTimeout)
+	for {
+		list, err := nt.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(stable)
+		for _, p := range list.Items {
+			if p.Name == "crasher" {
+				continue
+			}
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.State.Running != nil {
+					id := strings.TrimPrefix(cs.ContainerID, "containerd://")
+					stable[id] = all[id]
+				}
+			}
+		}
+		if len(stable) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hello and sleeper not running within %s", podTimeout)
+		}
+		time.Sleep(250 * time.Millisecond)
+		all = n.TaskPIDs(t)
+	}
+	for id, pid := range stable {
+		if pid == 0 {
+			t.Fatalf("container %s has no task", id)
+		}
+	}
+	before, _ := latestAttempt(t, n, crasher.UID, "crash")
+
+	t.Run("ServerDown", func(t *testing.T) {
+		n.StopServer(t)
+		time.Sleep(serverDown / 2)
+		steadyPIDs(t, n, stable, "halfway through the outage")
+		time.Sleep(serverDown / 2)
+		steadyPIDs(t, n, stable, "at the end of the outage")
+		local, _ := latestAttempt(t, n, crasher.UID, "crash")
+		if local <= before {
+			t.Fatalf("crasher not restarted while the server was down: attempt %d before, %d after", before, local)
+		}
+		n.RestartServer(t)
+		nt.waitPod(t, ns, "crasher", podTimeout, "reporting the restarts made offline", func(p *corev1.Pod) error {
+			cs := containerStatus(p, "crash")
+			if cs == nil || int(cs.RestartCount) < local {
+				return fmt.Errorf("restartCount below the %d local restarts", local)
+			}
+			if cs.LastTerminationState.Terminated == nil {
+				return fmt.Errorf("no last termination")
+			}
+			if now, nowID := latestAttempt(t, n, crasher.UID, "crash"); int(cs.RestartCount) != now || cs.ContainerID != "containerd://"+nowID {
+				return fmt.Errorf("status shows attempt %d (%s), the node runs %d (%s)", cs.RestartCount, cs.ContainerID, now, nowID)
+			}
+			return nil
+		})
+		steadyPIDs(t, n, stable, "after the server came back")
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("AgentRestartWhileServerDown", func(t *testing.T) {
+		n.StopServer(t)
+		was, _ := latestAttempt(t, n, crasher.UID, "crash")
+		n.KillAgent(t)
+		n.StartAgentOffline(t)
+		steadyPIDs(t, n, stable, "after the agent started offline")
+		// The crasher's next run comes from the pod cached on disk.
+		deadline := time.Now().Add(podTimeout)
+		for {
+			if now, _ := latestAttempt(t, n, crasher.UID, "crash"); now > was {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("crasher not restarted by the agent started offline within %s\nagent log:\n%s", podTimeout, tail(n.Agent.LogPath, 8<<10))
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		steadyPIDs(t, n, stable, "after an offline restart of the crasher")
+		n.RestartServer(t)
+		nt.waitPod(t, ns, "crasher", podTimeout, "reporting the restarts made offline", func(p *corev1.Pod) error {
+			cs := containerStatus(p, "crash")
+			now, nowID := latestAttempt(t, n, crasher.UID, "crash")
+			if cs == nil || int(cs.RestartCount) != now || cs.ContainerID != "containerd://"+nowID {
+				return fmt.Errorf("status shows %v, the node runs attempt %d (%s)", cs, now, nowID)
+			}
+			return nil
+		})
+		steadyPIDs(t, n, stable, "after the server came back")
+	})
+}

@@ -251,6 +251,28 @@ func (n *SplitNode) ImportImage(t testing.TB, archive string) {
 	}
 }
 
+// ContainerIDs lists every container of the agent's containerd, running
+// or not.
+func (n *SplitNode) ContainerIDs(t testing.TB) []string {
+	t.Helper()
+	cc, err := containerd.New(n.AgentContainerdSocket(), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatalf("connect to the agent's containerd: %v", err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), images.Namespace), 30*time.Second)
+	defer cancel()
+	cs, err := cc.Containers(ctx)
+	if err != nil {
+		t.Fatalf("list containers: %v", err)
+	}
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.ID())
+	}
+	return out
+}
+
 // TaskPIDs maps each running container of the agent's containerd to the
 // pid of its task.
 func (n *SplitNode) TaskPIDs(t testing.TB) map[string]uint32 {

@@ -140,7 +140,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	defer cancel()
 	wg.Go(func() { _ = nodeAgent.Run(ctx) })
 
-	cidr, err := node.WaitPodCIDR(ctx, client, name)
+	cidr, err := podCIDR(ctx, client, name, dir, cfg.Log)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
