@@ -12,11 +12,13 @@ import (
 
 	"github.com/wasmkube/wasmkube/internal/version"
 	"github.com/wasmkube/wasmkube/runtime/agent"
+	"github.com/wasmkube/wasmkube/runtime/images"
 )
 
 // agentFlags are the node's settings shared by `agent` and `up`.
 type agentFlags struct {
 	nodeName, nodeIP, containerd, bridge, clusterDNS string
+	imageGC                                          images.GCPolicy
 }
 
 func (a *agentFlags) add(cmd *cobra.Command) {
@@ -25,6 +27,10 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 	f.StringVar(&a.nodeIP, "node-ip", "", "InternalIP of the node (default: the address of the default route's interface)")
 	f.StringVar(&a.containerd, "containerd-address", "", "socket of a containerd to use; empty starts one under --data-dir")
 	f.StringVar(&a.bridge, "bridge-name", agent.DefaultBridge, "node bridge the pods attach to")
+	d := images.DefaultGCPolicy
+	f.IntVar(&a.imageGC.HighThresholdPercent, "image-gc-high-threshold", d.HighThresholdPercent, "disk usage percent of containerd's filesystem at which unused images are removed; 100 disables image garbage collection")
+	f.IntVar(&a.imageGC.LowThresholdPercent, "image-gc-low-threshold", d.LowThresholdPercent, "disk usage percent image garbage collection brings the disk down to")
+	f.DurationVar(&a.imageGC.MinAge, "minimum-image-ttl-duration", d.MinAge, "minimum age of an unused image before it is garbage collected")
 }
 
 // config turns the flags into the agent's config.
@@ -36,6 +42,10 @@ func (a *agentFlags) config(dataDir string) (agent.Config, error) {
 		Bridge:            a.bridge,
 		Version:           kubeletVersion(),
 		Log:               slog.Default(),
+		ImageGC:           &a.imageGC,
+	}
+	if err := a.imageGC.Validate(); err != nil {
+		return cfg, err
 	}
 	if a.nodeIP != "" {
 		if cfg.NodeIP = net.ParseIP(a.nodeIP); cfg.NodeIP == nil {

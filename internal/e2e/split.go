@@ -273,6 +273,27 @@ func (n *SplitNode) ContainerIDs(t testing.TB) []string {
 	return out
 }
 
+// ImageNames lists the images in the agent's containerd.
+func (n *SplitNode) ImageNames(t testing.TB) []string {
+	t.Helper()
+	cc, err := containerd.New(n.AgentContainerdSocket(), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatalf("connect to the agent's containerd: %v", err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	imgs, err := images.List(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		out = append(out, img.Name)
+	}
+	return out
+}
+
 // TaskPIDs maps each running container of the agent's containerd to the
 // pid of its task.
 func (n *SplitNode) TaskPIDs(t testing.TB) map[string]uint32 {

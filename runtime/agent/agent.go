@@ -49,6 +49,9 @@ type Config struct {
 	ClusterDNS net.IP
 	// Version is reported as the node's kubelet version.
 	Version string
+	// ImageGC is the image garbage collection policy; nil is kubelet's
+	// default (85%/80%, 2m).
+	ImageGC *images.GCPolicy
 	// Log receives the agent's messages. Default slog.Default().
 	Log *slog.Logger
 	// Progress, when set, is told of each start step ("containerd ready").
@@ -56,6 +59,10 @@ type Config struct {
 	// OnReady is called once the Node is Ready.
 	OnReady func(nodeName string)
 }
+
+// imageGCPeriod is how often the disk is checked against the image GC
+// thresholds: one statfs, and a listing only when above the high one.
+const imageGCPeriod = time.Minute
 
 // DefaultBridge is the node bridge's name.
 const DefaultBridge = "wk0"
@@ -104,6 +111,18 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	}
 	progress(fmt.Sprintf("containerd %s ready", version.Version))
 
+	gcPolicy := images.DefaultGCPolicy
+	if cfg.ImageGC != nil {
+		gcPolicy = *cfg.ImageGC
+	}
+	if err := gcPolicy.Validate(); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	imageGC := &images.GC{Client: cc, Path: dir, Policy: gcPolicy, Log: cfg.Log}
+	if cfg.ContainerdAddress == "" {
+		imageGC.Path = filepath.Join(dir, "containerd")
+	}
+
 	rc := rest.CopyConfig(restConfig)
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "wasmkube-agent"
@@ -139,6 +158,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { _ = nodeAgent.Run(ctx) })
+	wg.Go(func() { imageGC.Run(ctx, imageGCPeriod) })
 
 	cidr, err := podCIDR(ctx, client, name, dir, cfg.Log)
 	if err != nil {

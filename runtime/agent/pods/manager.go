@@ -90,6 +90,9 @@ type Config struct {
 	// which is what brings configMap and secret volumes up to date.
 	// Default 10s.
 	ResyncPeriod time.Duration
+	// ContainerGCPeriod is how often containers and logs of old attempts
+	// are collected. Default 1m.
+	ContainerGCPeriod time.Duration
 	// Log receives what a sync cannot return. Default slog.Default().
 	Log *slog.Logger
 }
@@ -134,6 +137,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.ResyncPeriod <= 0 {
 		cfg.ResyncPeriod = 10 * time.Second
+	}
+	if cfg.ContainerGCPeriod <= 0 {
+		cfg.ContainerGCPeriod = time.Minute
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -210,6 +216,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	go wait.UntilWithContext(ctx, m.resyncAll, m.cfg.ResyncPeriod)
 	go wait.UntilWithContext(ctx, m.housekeeping, time.Minute)
+	go wait.UntilWithContext(ctx, m.collectContainers, m.cfg.ContainerGCPeriod)
 	<-ctx.Done()
 	m.queue.ShutDown()
 	workers.Wait()
