@@ -13,6 +13,7 @@ import (
 
 	"github.com/wasmkube/wasmkube/internal/version"
 	"github.com/wasmkube/wasmkube/runtime/agent"
+	"github.com/wasmkube/wasmkube/runtime/images"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
@@ -22,6 +23,7 @@ type agentFlags struct {
 	kubeletPort                                      int
 	logMaxSize                                       string
 	logMaxFiles                                      int
+	imageGC                                          images.GCPolicy
 }
 
 func (a *agentFlags) add(cmd *cobra.Command) {
@@ -33,6 +35,10 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 	f.IntVar(&a.kubeletPort, "kubelet-port", 10250, "port of the agent's HTTPS server for logs, exec, attach and port-forward (0 picks a free port)")
 	f.StringVar(&a.logMaxSize, "container-log-max-size", "10Mi", "size at which a container's log file is rotated")
 	f.IntVar(&a.logMaxFiles, "container-log-max-files", oci.DefaultLogMaxFiles, "most log files kept per container, the current one included")
+	d := images.DefaultGCPolicy
+	f.IntVar(&a.imageGC.HighThresholdPercent, "image-gc-high-threshold", d.HighThresholdPercent, "disk usage percent of containerd's filesystem at which unused images are removed; 100 disables image garbage collection")
+	f.IntVar(&a.imageGC.LowThresholdPercent, "image-gc-low-threshold", d.LowThresholdPercent, "disk usage percent image garbage collection brings the disk down to")
+	f.DurationVar(&a.imageGC.MinAge, "minimum-image-ttl-duration", d.MinAge, "minimum age of an unused image before it is garbage collected")
 }
 
 // config turns the flags into the agent's config.
@@ -45,6 +51,10 @@ func (a *agentFlags) config(dataDir string) (agent.Config, error) {
 		Version:           kubeletVersion(),
 		Log:               slog.Default(),
 		KubeletPort:       a.kubeletPort,
+		ImageGC:           &a.imageGC,
+	}
+	if err := a.imageGC.Validate(); err != nil {
+		return cfg, err
 	}
 	if a.kubeletPort < 0 || a.kubeletPort > 65535 {
 		return cfg, fmt.Errorf("--kubelet-port %d is not a port", a.kubeletPort)

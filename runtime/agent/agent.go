@@ -52,6 +52,9 @@ type Config struct {
 	ClusterDNS net.IP
 	// Version is reported as the node's kubelet version.
 	Version string
+	// ImageGC is the image garbage collection policy; nil is kubelet's
+	// default (85%/80%, 2m).
+	ImageGC *images.GCPolicy
 	// Log receives the agent's messages. Default slog.Default().
 	Log *slog.Logger
 	// Progress, when set, is told of each start step ("containerd ready").
@@ -65,6 +68,10 @@ type Config struct {
 	// kubelet's defaults (10Mi, 5 files).
 	LogRotation oci.LogRotation
 }
+
+// imageGCPeriod is how often the disk is checked against the image GC
+// thresholds: one statfs, and a listing only when above the high one.
+const imageGCPeriod = time.Minute
 
 // DefaultBridge is the node bridge's name.
 const DefaultBridge = "wk0"
@@ -122,6 +129,17 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	gcPolicy := images.DefaultGCPolicy
+	if cfg.ImageGC != nil {
+		gcPolicy = *cfg.ImageGC
+	}
+	if err := gcPolicy.Validate(); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	imageGC := &images.GC{Client: cc, Path: dir, Policy: gcPolicy, Log: cfg.Log}
+	if cfg.ContainerdAddress == "" {
+		imageGC.Path = filepath.Join(dir, "containerd")
+	}
 
 	rc := rest.CopyConfig(restConfig)
 	rc.QPS, rc.Burst = 50, 100
@@ -162,8 +180,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err := startLocalPath(ctx, &wg, client, name, dir, cfg.Log); err != nil {
 		return err
 	}
+	wg.Go(func() { imageGC.Run(ctx, imageGCPeriod) })
 
-	cidr, err := node.WaitPodCIDR(ctx, client, name)
+	cidr, err := podCIDR(ctx, client, name, dir, cfg.Log)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

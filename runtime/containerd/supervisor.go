@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,9 @@ type Supervisor struct {
 	grace  time.Duration
 	log    *slog.Logger
 
+	// spawns carries requests to the one thread that forks containerd;
+	// see spawnThread.
+	spawns   chan chan spawnResult
 	stop     chan struct{} // closed by Stop: no more restarts
 	done     chan struct{} // closed when the restart loop has returned
 	stopOnce sync.Once
@@ -97,6 +101,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 		binary: path,
 		grace:  cfg.StopGrace,
 		log:    cfg.Logger,
+		spawns: make(chan chan spawnResult),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -116,8 +121,10 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err := s.killStale(); err != nil {
 		return nil, err
 	}
+	go s.spawnThread()
 	c, err := s.spawn()
 	if err != nil {
+		close(s.spawns)
 		return nil, err
 	}
 	s.current = c
@@ -128,6 +135,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	}
 	if err := s.waitReady(ctx, c); err != nil {
 		s.terminate(c)
+		close(s.spawns)
 		_ = os.Remove(l.pidFile)
 		return nil, err
 	}
@@ -181,6 +189,7 @@ func (s *Supervisor) Stop() error {
 		if c != nil {
 			s.stopErr = s.terminate(c)
 		}
+		close(s.spawns)
 		if err := os.Remove(s.layout.pidFile); err != nil && !errors.Is(err, os.ErrNotExist) && s.stopErr == nil {
 			s.stopErr = fmt.Errorf("remove containerd pid file: %w", err)
 		}
@@ -188,7 +197,34 @@ func (s *Supervisor) Stop() error {
 	return s.stopErr
 }
 
+type spawnResult struct {
+	c   *child
+	err error
+}
+
+// spawnThread forks every containerd of the supervisor from one OS thread
+// that lives until Stop. The parent-death signal is tied to the thread
+// that forked, not to the process: a thread the Go runtime destroys (as it
+// does with one left locked by a goroutine that switched network
+// namespaces) would take containerd down with it.
+func (s *Supervisor) spawnThread() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for reply := range s.spawns {
+		c, err := s.spawnHere()
+		reply <- spawnResult{c, err}
+	}
+}
+
+// spawn starts a containerd from the spawning thread.
 func (s *Supervisor) spawn() (*child, error) {
+	reply := make(chan spawnResult, 1)
+	s.spawns <- reply
+	r := <-reply
+	return r.c, r.err
+}
+
+func (s *Supervisor) spawnHere() (*child, error) {
 	logf, err := os.OpenFile(s.layout.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open containerd log: %w", err)
@@ -201,11 +237,12 @@ func (s *Supervisor) spawn() (*child, error) {
 		// Its own process group keeps a Ctrl-C meant for the agent from
 		// reaching containerd directly: the agent decides when it stops.
 		Setpgid: true,
-		// If the agent dies without Stop, containerd goes with it rather
-		// than holding the database when the agent comes back. The kernel
-		// ties this to the forking thread, not the process; Go ends
-		// threads only under LockOSThread, which no caller of spawn holds,
-		// and if it ever fired early the restart loop would bring containerd back.
+		// If the agent dies without Stop (even by SIGKILL), containerd
+		// stops cleanly rather than holding the database when the agent
+		// comes back; the shims and their containers keep running, and the
+		// next containerd on the same directory reconnects to them. The
+		// kernel ties this to the forking thread, which spawnThread keeps
+		// alive.
 		Pdeathsig: syscall.SIGTERM,
 	}
 	if err := cmd.Start(); err != nil {

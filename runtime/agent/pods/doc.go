@@ -19,4 +19,11 @@
 // Which pod a runtime container belongs to is kept in the container's
 // labels, not in memory: an agent that restarts finds its containers again
 // and adopts them, and removes those whose pod is gone.
+//
+// Each pod's object is checkpointed under DIR/checkpoints/<uid>.json. An
+// agent that starts while the API server cannot be listed runs its pods
+// from there (offline.go): running containers are kept, crashed ones
+// restart under their restartPolicy, and nothing is removed for being
+// absent until the informer has synced. Old attempts beyond the current
+// and the previous one are garbage collected with their logs (gc.go).
 package pods

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -88,17 +90,27 @@ type Config struct {
 	// which is what brings configMap and secret volumes up to date.
 	// Default 10s.
 	ResyncPeriod time.Duration
+	// ContainerGCPeriod is how often containers and logs of old attempts
+	// are collected. Default 1m.
+	ContainerGCPeriod time.Duration
 	// Log receives what a sync cannot return. Default slog.Default().
 	Log *slog.Logger
 }
 
 // Manager runs the pods bound to one node.
 type Manager struct {
-	cfg      Config
-	log      *slog.Logger
-	queue    workqueue.TypedRateLimitingInterface[string]
+	cfg   Config
+	log   *slog.Logger
+	queue workqueue.TypedRateLimitingInterface[string]
+	// lister is the informer's once it has synced, the checkpoints'
+	// before; synced says which.
+	listerMu sync.RWMutex
 	lister   corelisters.PodLister
-	recorder kuberecord.EventRecorder
+	synced   atomic.Bool
+	// checkpoints keeps each pod's object on disk for a start without
+	// the API server.
+	checkpoints *checkpoints
+	recorder    kuberecord.EventRecorder
 	// crashBackOff and pullBackOff are upstream's exponential back-offs
 	// for restarting containers and for pulling images.
 	crashBackOff *flowcontrol.Backoff
@@ -126,6 +138,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.ResyncPeriod <= 0 {
 		cfg.ResyncPeriod = 10 * time.Second
 	}
+	if cfg.ContainerGCPeriod <= 0 {
+		cfg.ContainerGCPeriod = time.Minute
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -140,13 +155,15 @@ func New(cfg Config) (*Manager, error) {
 		crashBackOff: flowcontrol.NewBackOff(10*time.Second, 5*time.Minute),
 		pullBackOff:  flowcontrol.NewBackOff(10*time.Second, 5*time.Minute),
 		records:      map[types.UID]*record{},
+		checkpoints:  newCheckpoints(filepath.Join(cfg.Dir, "checkpoints")),
 		watched:      map[string]bool{},
 	}, nil
 }
 
 // Run adopts the runtime's containers, then syncs the node's pods until ctx
 // ends. Containers keep running when it returns: an agent restart must not
-// restart its pods.
+// restart its pods. Until the API server can be listed, the pods run from
+// the checkpoints on disk; see startup.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.queue.ShutDown()
 	if err := m.adopt(ctx); err != nil {
@@ -163,7 +180,6 @@ func (m *Manager) Run(ctx context.Context) error {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", m.cfg.NodeName).String()
 		}))
 	inf := factory.Core().V1().Pods()
-	m.lister = inf.Lister()
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: m.enqueue,
 		UpdateFunc: func(old, obj any) {
@@ -175,18 +191,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("pods: watch pods: %w", err)
 	}
+	unreachable := make(chan struct{})
+	var unreachableOnce sync.Once
+	if err := inf.Informer().SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		cache.DefaultWatchErrorHandler(ctx, r, err)
+		unreachableOnce.Do(func() { close(unreachable) })
+	}); err != nil {
+		return fmt.Errorf("pods: watch pods: %w", err)
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
-		return ctx.Err()
+	if err := m.startup(ctx, inf.Informer(), inf.Lister(), unreachable); err != nil {
+		return err
 	}
-	// Pods adopted from the runtime whose objects are gone are synced too,
-	// which removes them.
-	m.mu.Lock()
-	for _, rec := range m.records {
-		m.queue.Add(rec.key())
-	}
-	m.mu.Unlock()
 
 	var workers sync.WaitGroup
 	for range m.cfg.Workers {
@@ -199,6 +216,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	go wait.UntilWithContext(ctx, m.resyncAll, m.cfg.ResyncPeriod)
 	go wait.UntilWithContext(ctx, m.housekeeping, time.Minute)
+	go wait.UntilWithContext(ctx, m.collectContainers, m.cfg.ContainerGCPeriod)
 	<-ctx.Done()
 	m.queue.ShutDown()
 	workers.Wait()
@@ -231,7 +249,7 @@ func (m *Manager) enqueue(obj any) {
 }
 
 func (m *Manager) resyncAll(context.Context) {
-	pods, err := m.lister.List(labels.Everything())
+	pods, err := m.podLister().List(labels.Everything())
 	if err != nil {
 		return
 	}
@@ -323,4 +341,7 @@ func (m *Manager) forget(uid types.UID) {
 	m.mu.Lock()
 	delete(m.records, uid)
 	m.mu.Unlock()
+	if err := m.checkpoints.remove(uid); err != nil {
+		m.log.Warn("pods: forget a finalized pod", "uid", uid, "err", err)
+	}
 }

@@ -64,7 +64,9 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, rec *reco
 	}
 	a := &attempt{id: spec.ID, n: n, state: oci.State{ID: spec.ID, Status: oci.StatusCreated}}
 	for _, old := range rec.add(c.Name, a) {
-		if err := m.cfg.Runtime.Remove(ctx, old.id); err != nil {
+		// One that cannot go now is left to the container garbage
+		// collection.
+		if err := m.removeAttempt(ctx, rec, c.Name, old); err != nil {
 			m.log.Debug("pods: remove an old attempt", "id", old.id, "err", err)
 		}
 	}

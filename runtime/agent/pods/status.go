@@ -262,6 +262,9 @@ func set(st *corev1.PodStatus, t corev1.PodConditionType, ok bool, reason, msg s
 	st.Conditions = append(st.Conditions, c)
 }
 
+// statusWriteTimeout bounds one status write.
+const statusWriteTimeout = 10 * time.Second
+
 // writeStatus stores the status when it differs from the pod's. A conflict
 // is returned so the sync runs again on the newer pod.
 func (m *Manager) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) error {
@@ -270,6 +273,10 @@ func (m *Manager) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.Po
 	}
 	p := pod.DeepCopy()
 	p.Status = st
+	// Bounded, so that an API server that does not answer holds no
+	// worker: the next sync writes the status again.
+	ctx, cancel := context.WithTimeout(ctx, statusWriteTimeout)
+	defer cancel()
 	_, err := m.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil

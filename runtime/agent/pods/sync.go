@@ -26,25 +26,34 @@ func (m *Manager) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil // a malformed key never becomes valid
 	}
-	pod, err := m.lister.Pods(ns).Get(name)
+	// Read before the lister: a pod missing from the checkpoints is not
+	// known to be gone.
+	authoritative := m.synced.Load()
+	pod, err := m.podLister().Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		pod = nil
 	} else if err != nil {
 		return err
+	}
+	if !authoritative && pod == nil {
+		return nil
 	}
 	var keep types.UID
 	if pod != nil {
 		keep = pod.UID
 	}
 	// Earlier pods of this name whose objects are gone.
-	for _, rec := range m.recordsOf(key, keep) {
-		m.startTermination(ctx, rec, nil, orphanGrace, termOrphan)
+	if authoritative {
+		for _, rec := range m.recordsOf(key, keep) {
+			m.startTermination(ctx, rec, nil, orphanGrace, termOrphan)
+		}
 	}
 	if pod == nil {
 		return nil
 	}
 
 	rec := m.recordFor(pod)
+	m.checkpoint(pod)
 	if rec.terminating.Load() {
 		return nil
 	}
@@ -92,18 +101,20 @@ func (m *Manager) syncRunning(ctx context.Context, pod *corev1.Pod, rec *record)
 	p := pass{m: m, pod: pod, rec: rec, mounts: mounts, canStart: volErr == nil}
 	p.run(ctx)
 	st := m.buildStatus(pod, rec)
+	// From the status just built: the first sync sets startTime.
+	if deadline, ok := activeDeadline(&pod.Spec, st.StartTime); ok {
+		p.wakeAt(time.Until(deadline))
+	}
+	// Woken whether or not the status can be written: without the API
+	// server the node still restarts its containers on time.
+	if p.wake > 0 {
+		m.queue.AddAfter(rec.key(), p.wake)
+	}
 	if err := m.writeStatus(ctx, pod, st); err != nil {
 		return err
 	}
 	if volErr != nil {
 		return fmt.Errorf("volumes of %s: %w", rec.key(), volErr)
-	}
-	// From the status just written: the first sync sets startTime.
-	if deadline, ok := activeDeadline(&pod.Spec, st.StartTime); ok {
-		p.wakeAt(time.Until(deadline))
-	}
-	if p.wake > 0 {
-		m.queue.AddAfter(rec.key(), p.wake)
 	}
 	return nil
 }
