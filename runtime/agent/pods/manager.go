@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/wasmkube/wasmkube/runtime/agent/prober"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
@@ -38,6 +39,9 @@ type Runtime interface {
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
 	Containers(ctx context.Context) ([]oci.Container, error)
+	// Exec runs a process in a running container and returns its exit
+	// code: exec probes and lifecycle hooks.
+	Exec(ctx context.Context, id string, o oci.ExecOptions) (int, error)
 }
 
 // Images is the node's image store.
@@ -99,6 +103,9 @@ type Manager struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	lister   corelisters.PodLister
 	recorder kuberecord.EventRecorder
+	// prober runs the containers' probes and lifecycle hooks; made by
+	// Run, since its workers live as long as Run does.
+	prober *prober.Manager
 	// crashBackOff and pullBackOff are upstream's exponential back-offs
 	// for restarting containers and for pulling images.
 	crashBackOff *flowcontrol.Backoff
@@ -157,6 +164,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.cfg.Client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	m.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: m.cfg.NodeName})
+	m.prober = prober.New(ctx, prober.Config{Exec: m.cfg.Runtime, Recorder: m.recorder, OnChange: m.queue.Add, Log: m.log})
 
 	factory := informers.NewSharedInformerFactoryWithOptions(m.cfg.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {

@@ -55,6 +55,9 @@ type attempt struct {
 	// message is the termination log's content, once read after the exit.
 	message     string
 	messageRead bool
+	// killing is set while a failed liveness or startup probe has the
+	// container being stopped, so syncs neither kill it twice nor probe it.
+	killing atomic.Bool
 }
 
 // record is what the agent holds for one pod it runs.

@@ -82,10 +82,13 @@ func (m *Manager) startAttempt(ctx context.Context, pod *corev1.Pod, rec *record
 		return
 	}
 	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	m.watchExit(ctx, rec.key(), a.id)
+	// The sync holds the pod while the hook runs, so no status shows the
+	// container running before its postStart hook returned.
+	m.runPostStart(ctx, pod, rec, c, a)
 	if st, err := m.cfg.Runtime.Status(ctx, a.id); err == nil {
 		a.state = st
 	}
-	m.watchExit(ctx, rec.key(), a.id)
 }
 
 // ensureImage applies imagePullPolicy. A nil result means the image is

@@ -91,6 +91,7 @@ func (m *Manager) syncRunning(ctx context.Context, pod *corev1.Pod, rec *record)
 
 	p := pass{m: m, pod: pod, rec: rec, mounts: mounts, canStart: volErr == nil}
 	p.run(ctx)
+	m.syncProbes(pod, rec)
 	st := m.buildStatus(pod, rec)
 	if err := m.writeStatus(ctx, pod, st); err != nil {
 		return err
@@ -169,6 +170,7 @@ func (p *pass) ensure(ctx context.Context, c *corev1.Container, init bool) {
 	switch {
 	case a == nil:
 	case a.state.Status == oci.StatusRunning:
+		p.killUnhealthy(ctx, c, a)
 		return
 	case a.state.Status == oci.StatusCreated && a.startErr == "":
 		// Made but never started: an earlier agent stopped in between.
