@@ -42,6 +42,7 @@ func TestNodeProbes(t *testing.T) {
 			{"TCPAndGRPC", testTCPAndGRPC},
 			{"LifecycleHooksOrder", testLifecycleHooksOrder},
 			{"PostStartFails", testPostStartFails},
+			{"EventsAsUpstream", testEventsAsUpstream},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -271,8 +272,9 @@ spec:
 	if last := cs.LastTerminationState.Terminated; last == nil || last.ExitCode == 0 {
 		t.Errorf("last state %+v: want the killed container's non-zero exit", cs.LastTerminationState)
 	}
-	nt.waitDescribe(t, ns, "dying", "Unhealthy", "Liveness probe failed: no pulse",
-		"Killing", "Container app failed liveness probe, will be restarted")
+	nt.waitDescribe(t, ns, "dying", "Unhealthy", "spec.containers{app}: Liveness probe failed: no pulse",
+		"Killing", "spec.containers{app}: Container app failed liveness probe, will be restarted",
+		"BackOff", "Back-off restarting failed container app in pod dying_liveness(")
 }
 
 // testStartupHoldsLiveness: a startup probe that succeeds only after a
@@ -543,4 +545,38 @@ spec:
 	nt.waitDescribe(t, ns, "broken-hook", "FailedPostStartHook",
 		`Exec lifecycle hook ([sh -c echo hook says no; exit 3]) for Container "app" in Pod "broken-hook_poststart(`,
 		"exited with 3", "hook says no")
+}
+
+// testEventsAsUpstream: the events of a pod's life read in `kubectl
+// describe pod` as upstream's do: FailedMount naming the volume, then
+// Scheduled, Pulled, Created and Started, the container events prefixed
+// with the container's field path.
+func testEventsAsUpstream(t *testing.T, nt *nodeTest) {
+	ns := nt.namespace(t, "events")
+	nt.apply(t, ns, `apiVersion: v1
+kind: Pod
+metadata:
+  name: evented
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: cfg
+    configMap:
+      name: later
+  containers:
+  - name: app
+    image: `+busyboxImage+`
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    volumeMounts:
+    - name: cfg
+      mountPath: /cfg
+`)
+	nt.waitDescribe(t, ns, "evented", "FailedMount", `MountVolume.SetUp failed for volume "cfg" : `, `"later" not found`)
+	nt.MustKubectl(t, "create", "configmap", "later", "-n", ns, "--from-literal=k=v")
+	nt.waitDescribe(t, ns, "evented",
+		"Scheduled", "Successfully assigned "+ns+"/evented to "+nt.Name,
+		"Pulled", `spec.containers{app}: Container image "`+busyboxImage+`" already present on machine and can be accessed by the pod`,
+		"Created", "spec.containers{app}: Container created",
+		"Started", "spec.containers{app}: Container started")
 }

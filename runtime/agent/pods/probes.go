@@ -60,7 +60,7 @@ func (p *pass) killUnhealthy(ctx context.Context, c *corev1.Container, a *attemp
 		grace = time.Duration(*probe.TerminationGracePeriodSeconds) * time.Second
 	}
 	pod, key, ip, id := p.pod, p.rec.key(), p.m.podIP(p.rec), a.id
-	p.m.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted",
+	p.m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted",
 		c.Name, strings.ToLower(kind.String()))
 	go func() {
 		if err := p.m.stopContainer(ctx, pod, c, id, ip, time.Now().Add(grace)); err != nil {
@@ -82,8 +82,9 @@ func (m *Manager) runPostStart(ctx context.Context, pod *corev1.Pod, rec *record
 	if err == nil {
 		return
 	}
-	m.recorder.Event(pod, corev1.EventTypeWarning, "FailedPostStartHook", msg)
-	m.recorder.Event(pod, corev1.EventTypeNormal, "Killing", "FailedPostStartHook")
+	ref := prober.ContainerRef(pod, c)
+	m.recorder.Event(ref, corev1.EventTypeWarning, "FailedPostStartHook", msg)
+	m.recorder.Event(ref, corev1.EventTypeNormal, "Killing", "FailedPostStartHook")
 	if err := m.stopContainer(ctx, pod, c, a.id, ip, time.Now().Add(specGrace(pod))); err != nil {
 		m.log.Info("pods: kill a container whose postStart hook failed", "pod", rec.key(), "container", c.Name, "err", err)
 	}
@@ -98,7 +99,7 @@ func (m *Manager) stopContainer(ctx context.Context, pod *corev1.Pod, c *corev1.
 			hctx, cancel := context.WithDeadline(ctx, deadline)
 			msg, err := m.prober.RunHook(hctx, pod, c, id, podIP, c.Lifecycle.PreStop)
 			if err != nil && hctx.Err() == nil {
-				m.recorder.Event(pod, corev1.EventTypeWarning, "FailedPreStopHook", msg)
+				m.recorder.Event(prober.ContainerRef(pod, c), corev1.EventTypeWarning, "FailedPreStopHook", msg)
 			}
 			cancel()
 		}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/wasmkube/wasmkube/runtime/agent/prober"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
@@ -65,8 +66,8 @@ func (m *Manager) terminate(ctx context.Context, rec *record, pod *corev1.Pod, g
 	defer rec.mu.Unlock()
 	if pod != nil && why != termFinished {
 		for name, a := range rec.latestAttempts() {
-			if a.state.Status == oci.StatusRunning {
-				m.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", name)
+			if c := specOf(pod, name); c != nil && a.state.Status == oci.StatusRunning {
+				m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "Killing", "Stopping container %s", name)
 			}
 		}
 	}

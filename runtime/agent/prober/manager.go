@@ -2,6 +2,7 @@ package prober
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -277,4 +278,22 @@ func (m *Manager) dropResult(id string, k Kind) {
 	m.mu.Lock()
 	delete(m.results, resultKey{id: id, kind: k})
 	m.mu.Unlock()
+}
+
+// ContainerRef is the subject of a container's events, as kubelet makes
+// it: the pod, with the container's field path, which kubectl describe
+// prints before the message.
+func ContainerRef(pod *corev1.Pod, c *corev1.Container) *corev1.ObjectReference {
+	path := fmt.Sprintf("spec.containers{%s}", c.Name)
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == c.Name {
+			path = fmt.Sprintf("spec.initContainers{%s}", c.Name)
+		}
+	}
+	return &corev1.ObjectReference{
+		Kind: "Pod", APIVersion: "v1",
+		Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID,
+		ResourceVersion: pod.ResourceVersion,
+		FieldPath:       path,
+	}
 }

@@ -17,7 +17,7 @@ type worker struct {
 	m         *Manager
 	key       workerKey
 	kind      Kind
-	pod       *corev1.Pod // for events
+	ref       *corev1.ObjectReference // the container, for events
 	podKey    string
 	container *corev1.Container
 	probe     *corev1.Probe
@@ -45,7 +45,7 @@ func newWorker(m *Manager, pod *corev1.Pod, c *corev1.Container, k Kind) *worker
 		m:         m,
 		key:       workerKey{uid: pod.UID, name: c.Name, kind: k},
 		kind:      k,
-		pod:       pod,
+		ref:       ContainerRef(pod, c),
 		podKey:    pod.Namespace + "/" + pod.Name,
 		container: c.DeepCopy(),
 		probe:     probeOf(c, k).DeepCopy(),
@@ -151,16 +151,16 @@ func (w *worker) doProbe(ctx context.Context) {
 	switch {
 	case err != nil:
 		if rec != nil {
-			rec.Eventf(w.pod, corev1.EventTypeWarning, "Unhealthy", "%s probe errored and resulted in unknown state: %v", w.kind, err)
+			rec.Eventf(w.ref, corev1.EventTypeWarning, "Unhealthy", "%s probe errored and resulted in unknown state: %v", w.kind, err)
 		}
 		return // the check could not be made: no conclusion
 	case result == Failure:
 		if rec != nil {
-			rec.Eventf(w.pod, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", w.kind, output)
+			rec.Eventf(w.ref, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", w.kind, output)
 		}
 	case result == Warning:
 		if rec != nil {
-			rec.Eventf(w.pod, corev1.EventTypeWarning, "ProbeWarning", "%s probe warning: %s", w.kind, output)
+			rec.Eventf(w.ref, corev1.EventTypeWarning, "ProbeWarning", "%s probe warning: %s", w.kind, output)
 		}
 		result = Success
 	}
