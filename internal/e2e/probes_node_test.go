@@ -43,6 +43,7 @@ func TestNodeProbes(t *testing.T) {
 			{"LifecycleHooksOrder", testLifecycleHooksOrder},
 			{"PostStartFails", testPostStartFails},
 			{"EventsAsUpstream", testEventsAsUpstream},
+			{"DeleteDuringPostStart", testDeleteDuringPostStart},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -510,7 +511,7 @@ func hasEvent(events []hookEvent, what string) bool {
 // waitGone waits until the pod object is deleted.
 func (nt *nodeTest) waitGone(t *testing.T, ns, name string) {
 	t.Helper()
-	r := nt.Kubectl(t, "wait", "--for=delete", "pod/"+name, "-n", ns, "--timeout=90s")
+	r := nt.Kubectl(t, "wait", "--for=delete", "pod/"+name, "-n", ns, "--timeout=25s")
 	if r.ExitCode != 0 && !strings.Contains(r.Stderr, "not found") {
 		t.Fatalf("pod %s/%s not gone: %s", ns, name, r)
 	}
@@ -579,4 +580,39 @@ spec:
 		"Pulled", `spec.containers{app}: Container image "`+busyboxImage+`" already present on machine and can be accessed by the pod`,
 		"Created", "spec.containers{app}: Container created",
 		"Started", "spec.containers{app}: Container started")
+}
+
+// testDeleteDuringPostStart: deleting a pod whose postStart hook never
+// returns ends the hook, and the pod goes.
+func testDeleteDuringPostStart(t *testing.T, nt *nodeTest) {
+	ns := nt.namespace(t, "hookdelete")
+	nt.apply(t, ns, `apiVersion: v1
+kind: Pod
+metadata:
+  name: stuck-hook
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: `+busyboxImage+`
+    command: ["sleep", "3600"]
+    lifecycle:
+      postStart:
+        exec:
+          command: ["sleep", "3600"]
+`)
+	nt.waitDescribe(t, ns, "stuck-hook", "spec.containers{app}: Container started")
+	p := nt.waitPod(t, ns, "stuck-hook", podTimeout, "not running while its hook runs", func(p *corev1.Pod) error {
+		// No status at all, or a waiting container: the first sync is
+		// still in the hook.
+		if cs := containerStatus(p, "app"); cs != nil && cs.State.Waiting == nil {
+			return fmt.Errorf("want waiting: %+v", cs)
+		}
+		return nil
+	})
+	nt.MustKubectl(t, "delete", "pod", "stuck-hook", "-n", ns, "--wait=false")
+	nt.waitGone(t, ns, "stuck-hook")
+	if cs := containerStatus(p, "app"); cs != nil && cs.State.Running != nil {
+		t.Errorf("reported running while its postStart hook ran: %+v", cs)
+	}
 }

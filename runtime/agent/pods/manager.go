@@ -176,6 +176,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		AddFunc: m.enqueue,
 		UpdateFunc: func(old, obj any) {
 			if !statusOnly(old, obj) {
+				m.cancelHookOnDelete(obj)
 				m.enqueue(obj)
 			}
 		},
@@ -227,6 +228,22 @@ func statusOnly(old, obj any) bool {
 		apiequality.Semantic.DeepEqual(o.ObjectMeta.DeletionTimestamp, n.ObjectMeta.DeletionTimestamp) &&
 		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
 		apiequality.Semantic.DeepEqual(o.Annotations, n.Annotations)
+}
+
+// cancelHookOnDelete ends the postStart hook of a pod being deleted: the
+// sync waiting for the hook holds the pod's key, so the deletion's own sync
+// could not run until the hook returned.
+func (m *Manager) cancelHookOnDelete(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.DeletionTimestamp == nil {
+		return
+	}
+	m.mu.Lock()
+	rec := m.records[pod.UID]
+	m.mu.Unlock()
+	if rec != nil {
+		rec.cancelHook()
+	}
 }
 
 func (m *Manager) enqueue(obj any) {

@@ -78,9 +78,14 @@ func (m *Manager) runPostStart(ctx context.Context, pod *corev1.Pod, rec *record
 		return
 	}
 	ip := m.podIP(rec)
-	msg, err := m.prober.RunHook(ctx, pod, c, a.id, ip, c.Lifecycle.PostStart)
-	if err == nil {
-		return
+	hctx, cancel := context.WithCancel(ctx)
+	rec.setHookCancel(cancel)
+	msg, err := m.prober.RunHook(hctx, pod, c, a.id, ip, c.Lifecycle.PostStart)
+	cut := hctx.Err() != nil
+	rec.setHookCancel(nil)
+	cancel()
+	if err == nil || cut {
+		return // done, or cut short by the pod's deletion, whose stop follows
 	}
 	ref := prober.ContainerRef(pod, c)
 	m.recorder.Event(ref, corev1.EventTypeWarning, "FailedPostStartHook", msg)
