@@ -144,22 +144,29 @@ func singleLayerImage(t testing.TB, layerTar []byte, configure func(*v1.Config))
 // its path. The go build cache makes every call after the first cheap.
 func BuildHelloBinary(t testing.TB) string {
 	t.Helper()
+	return buildStatic(t, "hello")
+}
+
+// buildStatic compiles the command in testdata/<name> as a static binary
+// and returns its path.
+func buildStatic(t testing.TB, name string) string {
+	t.Helper()
 	_, self, _, ok := runtime.Caller(0)
 	if !ok {
 		t.Fatal("cannot locate the testimages source directory")
 	}
-	src := filepath.Join(filepath.Dir(self), "testdata", "hello")
+	src := filepath.Join(filepath.Dir(self), "testdata", name)
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	out := filepath.Join(t.TempDir(), "hello")
+	out := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
 	cmd.Dir = src
 	// CGO off makes the binary static, so the image needs no libc.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build hello server: %v\n%s", err, b)
+		t.Fatalf("build %s: %v\n%s", name, err, b)
 	}
 	return out
 }

@@ -7,13 +7,15 @@
 // and takes the next steps of upstream's order: the sandbox (network
 // namespace, IP, cgroup, per-pod files), the volumes, the init containers
 // one by one (native sidecars keep running), then the app containers,
-// restarting exited ones per restartPolicy with upstream's back-off. It
-// then writes the pod status it observed.
+// restarting exited ones per restartPolicy with upstream's back-off, and
+// killing those whose liveness or startup probe failed (runtime/agent/prober
+// runs the probes and the postStart and preStop hooks). It then writes the
+// pod status it observed, with readiness as the probes report it.
 //
 // Deletion is the graceful protocol: once the API server sets the pod's
-// deletionTimestamp, a terminator stops the containers (SIGTERM, then
-// SIGKILL after the grace period), removes the sandbox and confirms with a
-// delete at grace 0. Termination runs beside the workqueue rather than in
+// deletionTimestamp, a terminator stops the containers (preStop hook,
+// SIGTERM, then SIGKILL after the grace period), removes the sandbox and
+// confirms with a delete at grace 0. Termination runs beside the workqueue rather than in
 // it, so that a pod waiting out a 30 s grace period holds no worker.
 //
 // Which pod a runtime container belongs to is kept in the container's

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/wasmkube/wasmkube/runtime/agent/prober"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
@@ -40,6 +41,9 @@ type Runtime interface {
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
 	Containers(ctx context.Context) ([]oci.Container, error)
+	// Exec runs a process in a running container and returns its exit
+	// code: exec probes and lifecycle hooks.
+	Exec(ctx context.Context, id string, o oci.ExecOptions) (int, error)
 }
 
 // Images is the node's image store.
@@ -111,6 +115,9 @@ type Manager struct {
 	// the API server.
 	checkpoints *checkpoints
 	recorder    kuberecord.EventRecorder
+	// prober runs the containers' probes and lifecycle hooks; made by
+	// Run, since its workers live as long as Run does.
+	prober *prober.Manager
 	// crashBackOff and pullBackOff are upstream's exponential back-offs
 	// for restarting containers and for pulling images.
 	crashBackOff *flowcontrol.Backoff
@@ -174,6 +181,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.cfg.Client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	m.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: m.cfg.NodeName})
+	m.prober = prober.New(ctx, prober.Config{Exec: m.cfg.Runtime, Recorder: m.recorder, OnChange: m.queue.Add, Log: m.log})
 
 	factory := informers.NewSharedInformerFactoryWithOptions(m.cfg.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -184,6 +192,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		AddFunc: m.enqueue,
 		UpdateFunc: func(old, obj any) {
 			if !statusOnly(old, obj) {
+				m.cancelHookOnDelete(obj)
 				m.enqueue(obj)
 			}
 		},
@@ -237,6 +246,22 @@ func statusOnly(old, obj any) bool {
 		apiequality.Semantic.DeepEqual(o.ObjectMeta.DeletionTimestamp, n.ObjectMeta.DeletionTimestamp) &&
 		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
 		apiequality.Semantic.DeepEqual(o.Annotations, n.Annotations)
+}
+
+// cancelHookOnDelete ends the postStart hook of a pod being deleted: the
+// sync waiting for the hook holds the pod's key, so the deletion's own sync
+// could not run until the hook returned.
+func (m *Manager) cancelHookOnDelete(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.DeletionTimestamp == nil {
+		return
+	}
+	m.mu.Lock()
+	rec := m.records[pod.UID]
+	m.mu.Unlock()
+	if rec != nil {
+		rec.cancelHook()
+	}
 }
 
 func (m *Manager) enqueue(obj any) {

@@ -1,6 +1,7 @@
 package pods
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -55,6 +56,9 @@ type attempt struct {
 	// message is the termination log's content, once read after the exit.
 	message     string
 	messageRead bool
+	// killing is set while a failed liveness or startup probe has the
+	// container being stopped, so syncs neither kill it twice nor probe it.
+	killing atomic.Bool
 }
 
 // record is what the agent holds for one pod it runs.
@@ -83,6 +87,27 @@ type record struct {
 	// stopped is set when a pod in a terminal phase has had its containers
 	// stopped and its sandbox removed.
 	stopped bool
+
+	// hookCancel ends a postStart hook the sync is waiting for (under mu),
+	// so that deleting the pod need not wait for the hook.
+	hookMu     sync.Mutex
+	hookCancel context.CancelFunc
+}
+
+// setHookCancel records how to end the running postStart hook (nil: none).
+func (r *record) setHookCancel(cancel context.CancelFunc) {
+	r.hookMu.Lock()
+	r.hookCancel = cancel
+	r.hookMu.Unlock()
+}
+
+// cancelHook ends the running postStart hook, if any.
+func (r *record) cancelHook() {
+	r.hookMu.Lock()
+	if r.hookCancel != nil {
+		r.hookCancel()
+	}
+	r.hookMu.Unlock()
 }
 
 func newRecord(uid types.UID, namespace, name string) *record {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/wasmkube/wasmkube/runtime/agent/envvars"
+	"github.com/wasmkube/wasmkube/runtime/agent/prober"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
@@ -47,7 +48,7 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, rec *reco
 			reason = "CreateContainerConfigError"
 		}
 		rec.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
-		m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return 10 * time.Second
 	}
 	err = m.cfg.Runtime.Create(ctx, spec)
@@ -59,7 +60,7 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, rec *reco
 	}
 	if err != nil {
 		rec.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
-		m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return 10 * time.Second
 	}
 	a := &attempt{id: spec.ID, n: n, state: oci.State{ID: spec.ID, Status: oci.StatusCreated}}
@@ -70,7 +71,7 @@ func (m *Manager) startContainer(ctx context.Context, pod *corev1.Pod, rec *reco
 			m.log.Debug("pods: remove an old attempt", "id", old.id, "err", err)
 		}
 	}
-	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+	m.recorder.Event(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "Created", "Container created")
 	m.startAttempt(ctx, pod, rec, c, a)
 	return 0
 }
@@ -80,14 +81,17 @@ func (m *Manager) startAttempt(ctx context.Context, pod *corev1.Pod, rec *record
 	if err := m.cfg.Runtime.Start(ctx, a.id); err != nil {
 		a.startErr = err.Error()
 		a.state.FinishedAt = time.Now()
-		m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return
 	}
-	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	m.recorder.Event(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "Started", "Container started")
+	m.watchExit(ctx, rec.key(), a.id)
+	// The sync holds the pod while the hook runs, so no status shows the
+	// container running before its postStart hook returned.
+	m.runPostStart(ctx, pod, rec, c, a)
 	if st, err := m.cfg.Runtime.Status(ctx, a.id); err == nil {
 		a.state = st
 	}
-	m.watchExit(ctx, rec.key(), a.id)
 }
 
 // ensureImage applies imagePullPolicy. A nil result means the image is
@@ -101,32 +105,32 @@ func (m *Manager) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	if policy == corev1.PullNever || (present && policy != corev1.PullAlways) {
 		if !present {
 			msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
-			m.recorder.Event(pod, corev1.EventTypeWarning, "ErrImageNeverPull", msg)
+			m.recorder.Event(prober.ContainerRef(pod, c), corev1.EventTypeWarning, "ErrImageNeverPull", msg)
 			return &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: msg}, 0
 		}
-		m.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
+		m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine and can be accessed by the pod", c.Image)
 		return nil, 0
 	}
 	key := string(pod.UID) + "/" + c.Image
 	now := time.Now()
 	if m.pullBackOff.IsInBackOffSinceUpdate(key, now) {
 		msg := fmt.Sprintf("Back-off pulling image %q", c.Image)
-		m.recorder.Event(pod, corev1.EventTypeNormal, "BackOff", msg)
+		m.recorder.Event(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "BackOff", msg)
 		// Looked at again every few seconds: the back-off's own clock
 		// decides when the next pull happens.
 		return &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: msg}, 2 * time.Second
 	}
-	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
+	m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	if err := m.cfg.Images.Pull(ctx, c.Image); err != nil {
 		m.pullBackOff.Next(key, now)
 		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
-		m.recorder.Event(pod, corev1.EventTypeWarning, "Failed", msg)
+		m.recorder.Event(prober.ContainerRef(pod, c), corev1.EventTypeWarning, "Failed", msg)
 		// ErrImagePull stays until the next look, which then shows
 		// ImagePullBackOff, as kubelet alternates them.
 		return &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: msg}, 2 * time.Second
 	}
 	m.pullBackOff.Reset(key)
-	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(now).Round(time.Millisecond))
+	m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(now).Round(time.Millisecond))
 	return nil, 0
 }
 

@@ -96,11 +96,11 @@ func (m *Manager) containerStatus(pod *corev1.Pod, rec *record, c *corev1.Contai
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitingReason}
 	case a.state.Status == oci.StatusRunning:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: mtime(a.state.StartedAt)}
-		t := true
-		cs.Started = &t
-		// Without probes a running container is ready; a regular init
-		// container never is.
-		cs.Ready = !init || isSidecar(c)
+		started := m.prober.Started(c, a.id)
+		cs.Started = &started
+		// Ready as its readiness probe says (ready when running without
+		// one); a regular init container never is.
+		cs.Ready = (!init || isSidecar(c)) && m.prober.Ready(c, a.id)
 	default:
 		cs.State.Terminated = m.terminated(pod, c, a)
 	}

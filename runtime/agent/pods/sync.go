@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/wasmkube/wasmkube/runtime/agent/prober"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
@@ -94,12 +95,13 @@ func (m *Manager) syncRunning(ctx context.Context, pod *corev1.Pod, rec *record)
 	}
 	mounts, volErr := m.cfg.Volumes.Setup(ctx, pod)
 	if volErr != nil {
-		m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", volErr)
+		m.mountFailed(pod, volErr)
 	}
 	m.refresh(ctx, rec)
 
 	p := pass{m: m, pod: pod, rec: rec, mounts: mounts, canStart: volErr == nil}
 	p.run(ctx)
+	m.syncProbes(pod, rec)
 	st := m.buildStatus(pod, rec)
 	// From the status just built: the first sync sets startTime.
 	if deadline, ok := activeDeadline(&pod.Spec, st.StartTime); ok {
@@ -149,8 +151,8 @@ func (p *pass) run(ctx context.Context) {
 		c := &spec.InitContainers[i]
 		if isSidecar(c) {
 			p.ensure(ctx, c, true)
-			if a := p.rec.latest(c.Name); !initialized && (a == nil || a.state.Status != oci.StatusRunning) {
-				return // later init containers wait for the sidecar to run
+			if a := p.rec.latest(c.Name); !initialized && (a == nil || a.state.Status != oci.StatusRunning || !p.m.prober.Started(c, a.id)) {
+				return // later init containers wait for the sidecar to run and pass its startup probe
 			}
 			continue
 		}
@@ -180,6 +182,7 @@ func (p *pass) ensure(ctx context.Context, c *corev1.Container, init bool) {
 	switch {
 	case a == nil:
 	case a.state.Status == oci.StatusRunning:
+		p.killUnhealthy(ctx, c, a)
 		return
 	case a.state.Status == oci.StatusCreated && a.startErr == "":
 		// Made but never started: an earlier agent stopped in between.
@@ -198,7 +201,7 @@ func (p *pass) ensure(ctx context.Context, c *corev1.Container, init bool) {
 				Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
 					delay, c.Name, p.pod.Name, p.pod.Namespace, p.pod.UID),
 			}
-			p.m.recorder.Eventf(p.pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)",
+			p.m.recorder.Eventf(prober.ContainerRef(p.pod, c), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)",
 				c.Name, p.pod.Name, p.pod.Namespace, p.pod.UID)
 			p.wakeAt(delay - time.Since(finished))
 			return
@@ -327,4 +330,28 @@ func specGrace(pod *corev1.Pod) time.Duration {
 		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
 	}
 	return 30 * time.Second
+}
+
+// volumeError is a volume manager's error about one volume.
+type volumeError interface {
+	error
+	VolumeName() string
+	Unwrap() error
+}
+
+// mountFailed records upstream's FailedMount event for each volume that
+// could not be set up.
+func (m *Manager) mountFailed(pod *corev1.Pod, err error) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var ve volumeError
+		if errors.As(e, &ve) {
+			m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed for volume %q : %v", ve.VolumeName(), ve.Unwrap())
+			continue
+		}
+		m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", e)
+	}
 }

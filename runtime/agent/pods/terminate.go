@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/wasmkube/wasmkube/runtime/agent/prober"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
@@ -38,6 +39,9 @@ func (m *Manager) startTermination(ctx context.Context, rec *record, pod *corev1
 	if !rec.terminating.CompareAndSwap(false, true) {
 		return
 	}
+	// Probes end with the pod's life: a liveness failure must not race
+	// the termination with a restart.
+	m.prober.Remove(rec.uid)
 	m.terminators.Add(1)
 	go func() {
 		defer m.terminators.Done()
@@ -62,8 +66,8 @@ func (m *Manager) terminate(ctx context.Context, rec *record, pod *corev1.Pod, g
 	defer rec.mu.Unlock()
 	if pod != nil && why != termFinished {
 		for name, a := range rec.latestAttempts() {
-			if a.state.Status == oci.StatusRunning {
-				m.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", name)
+			if c := specOf(pod, name); c != nil && a.state.Status == oci.StatusRunning {
+				m.recorder.Eventf(prober.ContainerRef(pod, c), corev1.EventTypeNormal, "Killing", "Stopping container %s", name)
 			}
 		}
 	}
@@ -108,10 +112,15 @@ func (m *Manager) terminate(ctx context.Context, rec *record, pod *corev1.Pod, g
 }
 
 // stopAll stops app containers first and init containers (sidecars) after
-// them, as upstream orders it, each within the grace period.
+// them, as upstream orders it, each within the grace period: preStop hook,
+// SIGTERM, then SIGKILL.
 func (m *Manager) stopAll(ctx context.Context, pod *corev1.Pod, rec *record, grace time.Duration) {
 	deadline := time.Now().Add(grace)
-	var app, rest []*attempt
+	type named struct {
+		name string
+		a    *attempt
+	}
+	var app, rest []named
 	initNames := map[string]bool{}
 	if pod != nil {
 		for _, c := range pod.Spec.InitContainers {
@@ -120,23 +129,24 @@ func (m *Manager) stopAll(ctx context.Context, pod *corev1.Pod, rec *record, gra
 	}
 	for name, a := range rec.latestAttempts() {
 		if initNames[name] {
-			rest = append(rest, a)
+			rest = append(rest, named{name, a})
 		} else {
-			app = append(app, a)
+			app = append(app, named{name, a})
 		}
 	}
-	for _, group := range [][]*attempt{app, rest} {
-		left := time.Until(deadline)
-		if left < orphanGrace {
-			left = orphanGrace
+	ip := m.podIP(rec)
+	for _, group := range [][]named{app, rest} {
+		end := deadline
+		if time.Until(end) < orphanGrace {
+			end = time.Now().Add(orphanGrace)
 		}
 		var wg sync.WaitGroup
-		for _, a := range group {
+		for _, n := range group {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := m.cfg.Runtime.Stop(ctx, a.id, left); err != nil {
-					m.log.Debug("pods: stop container", "id", a.id, "err", err)
+				if err := m.stopContainer(ctx, pod, specOf(pod, n.name), n.a.id, ip, end); err != nil {
+					m.log.Debug("pods: stop container", "id", n.a.id, "err", err)
 				}
 			}()
 		}

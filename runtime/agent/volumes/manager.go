@@ -108,6 +108,22 @@ const (
 	pluginProjected   = "kubernetes.io~projected"
 )
 
+// SetupError is why one volume of a pod could not be set up.
+type SetupError struct {
+	Pod    string // namespace/name
+	Volume string
+	Err    error
+}
+
+func (e *SetupError) Error() string {
+	return fmt.Sprintf("pod %s: volume %q: %v", e.Pod, e.Volume, e.Err)
+}
+
+func (e *SetupError) Unwrap() error { return e.Err }
+
+// VolumeName names the volume, for the pod worker's FailedMount events.
+func (e *SetupError) VolumeName() string { return e.Volume }
+
 // Setup makes every volume of the pod ready and returns where each is on
 // the host, by volume name. It is idempotent and meant to be called on
 // every sync of the pod: it brings configMap, secret, downwardAPI and
@@ -131,7 +147,7 @@ func (m *Manager) Setup(ctx context.Context, pod *corev1.Pod) (map[string]Mount,
 		v := &pod.Spec.Volumes[i]
 		mnt, err := m.setupVolume(ctx, pod, v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("pod %s/%s: volume %q: %w", pod.Namespace, pod.Name, v.Name, err))
+			errs = append(errs, &SetupError{Pod: pod.Namespace + "/" + pod.Name, Volume: v.Name, Err: err})
 			continue
 		}
 		mounts[v.Name] = mnt

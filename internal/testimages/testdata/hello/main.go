@@ -7,6 +7,10 @@
 // the memory is really resident, then logs "hello: allocated N bytes" and
 // serves as usual while holding it. Under a lower memory limit that makes the
 // kernel's OOM killer end it, which is how node tests provoke OOMKilled.
+//
+// With HELLO_HEALTH_FILE set to a path, /healthz answers 200 while that file
+// exists and 503 while it does not, so a test flips an httpGet probe by
+// creating and removing the file.
 package main
 
 import (
@@ -37,6 +41,15 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", host)
 	})
+	if file := os.Getenv("HELLO_HEALTH_FILE"); file != "" {
+		http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			if _, err := os.Stat(file); err != nil {
+				http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+	}
 	log.Printf("hello: listening on %s", addr)
 	err := http.ListenAndServe(addr, nil)
 	runtime.KeepAlive(held)
