@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -198,14 +200,22 @@ func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 // are missing is not even created, then makes the directory (on tmpfs when inMemory)
 // and writes the payload atomically.
 func (m *Manager) setupPayload(pod *corev1.Pod, plugin, name string, inMemory bool, collect func() (payload, error)) (Mount, error) {
+	dir := m.volumeDir(pod.UID, plugin, name)
 	p, err := collect()
 	if err == nil {
 		p, err = cleanPayload(p)
 	}
+	if err != nil && unreachable(err) && written(dir) {
+		// The API server cannot be asked (a node cut off from its
+		// control plane, or an agent started while it is): what the
+		// volume holds is the last content read, and a restarting
+		// container is better off with it than not starting at all.
+		m.log.Warn("volumes: sources unreachable, keeping the volume's content", "pod", pod.Namespace+"/"+pod.Name, "volume", name, "err", err)
+		return Mount{HostPath: dir, ReadOnly: true}, nil
+	}
 	if err != nil {
 		return Mount{}, err
 	}
-	dir := m.volumeDir(pod.UID, plugin, name)
 	if inMemory {
 		err = m.ensureTmpfs(dir, m.memorySize(pod, nil))
 	} else {
@@ -345,4 +355,19 @@ func ensureDir(dir string, perm os.FileMode) error {
 		return os.Chmod(dir, perm)
 	}
 	return nil
+}
+
+// unreachable says whether err is a failure to reach the API server (a
+// transport error of the client) rather than its answer (NotFound,
+// Forbidden, ...) or a payload the volume rejects.
+func unreachable(err error) bool {
+	var urlErr *url.Error
+	var opErr *net.OpError
+	return errors.As(err, &urlErr) || errors.As(err, &opErr)
+}
+
+// written says whether dir holds content of an earlier Setup.
+func written(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, dataDirName))
+	return err == nil
 }

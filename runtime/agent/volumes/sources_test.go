@@ -3,8 +3,11 @@ package volumes
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -159,6 +162,44 @@ func TestConfigMapVolumeSourceError(t *testing.T) {
 	wantErrContains(t, err, `volume "cfg": get configmap "settings": connection refused`)
 	if errors.Is(err, ErrSourceNotFound) {
 		t.Error("a failing source is reported as a missing one")
+	}
+}
+
+// An unreachable API server keeps what a volume already holds, so a node
+// cut off from its control plane can restart containers; a volume never
+// written, or the server's own answer, still fails.
+func TestUnreachableSourcesKeepWrittenVolumes(t *testing.T) {
+	src := newFakeSources()
+	src.setConfigMap(testNS, "settings", map[string]string{"mode": "fast"})
+	src.setSecret(testNS, "creds", map[string][]byte{"user": []byte("admin")})
+	m, _ := newTestManager(t, src)
+	pod := newPod("u1",
+		configMapVolume("cfg", "settings", nil, nil, nil),
+		vol("sec", corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}))
+	setup(t, m, pod)
+
+	src.err = &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/shop/configmaps/settings",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	mounts := setup(t, m, pod)
+	for vol, file := range map[string]string{"cfg": "mode", "sec": "user"} {
+		data, err := os.ReadFile(filepath.Join(mounts[vol].HostPath, file))
+		if err != nil {
+			t.Fatalf("volume %s after the server went away: %v", vol, err)
+		}
+		if want := map[string]string{"cfg": "fast", "sec": "admin"}[vol]; string(data) != want {
+			t.Errorf("volume %s holds %q, want %q", vol, data, want)
+		}
+	}
+	if _, err := m.Setup(context.Background(), newPod("u2", configMapVolume("cfg", "settings", nil, nil, nil))); err == nil {
+		t.Error("a volume never written was set up without its source")
+	}
+
+	src.err = nil
+	src.mu.Lock()
+	delete(src.configMaps, testNS+"/settings")
+	src.mu.Unlock()
+	if _, err := m.Setup(context.Background(), pod); !errors.Is(err, ErrSourceNotFound) {
+		t.Errorf("a deleted ConfigMap answered by the server: %v, want ErrSourceNotFound", err)
 	}
 }
 
