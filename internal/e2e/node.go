@@ -196,9 +196,16 @@ func (n *Node) ContainerdSocket() string {
 // `wasmkube image import`.
 func (n *Node) ImportImage(t testing.TB, archive string) {
 	t.Helper()
+	importImage(t, n.Bin, n.DataDir, archive)
+}
+
+// importImage imports an archive into the image store of the containerd
+// under dataDir.
+func importImage(t testing.TB, bin, dataDir, archive string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ImportTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, n.Bin, "image", "import", "--data-dir", n.DataDir, archive)
+	cmd := exec.CommandContext(ctx, bin, "image", "import", "--data-dir", dataDir, archive)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("wasmkube image import %s: %v\n%s", archive, err, out)
 	}
@@ -232,6 +239,14 @@ func (n *Node) shutdown(t testing.TB) {
 		n.pods.stop()
 		uids = n.pods.uids()
 	}
+	n.checkStopped(t, uids)
+}
+
+// checkStopped is the check after a node stopped: nothing of the pods
+// uids is left on the machine (what is, is reported and removed), and the
+// node's bridge is deleted.
+func (n *Node) checkStopped(t testing.TB, uids []types.UID) {
+	t.Helper()
 	for _, l := range n.leftovers(uids, true) {
 		t.Errorf("left behind after the node stopped: %s", l.what)
 		if l.clean != nil {
