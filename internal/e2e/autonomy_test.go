@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strings"
 	"syscall"
@@ -14,8 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/wasmkube/wasmkube/internal/testimages"
 )
 
 // leftoverTimeout bounds the wait for the agent to clear what a pod
@@ -73,13 +70,8 @@ spec:
 func startSplitTest(t *testing.T, opts SplitNodeOptions) (*SplitNode, *nodeTest) {
 	t.Helper()
 	n := StartSplitNode(t, opts)
-	n.ImportImage(t, testimages.BuildHelloOCIArchive(t, helloImage))
-	n.ImportImage(t, testimages.BuildBusyboxOCIArchive(t, busyboxImage))
-	_, cidr, err := net.ParseCIDR(n.ClusterCIDR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, &nodeTest{Node: n.Node, cidr: cidr}
+	importTestImages(t, n, helloImage, busyboxImage)
+	return n, newNodeTest(t, n.Node)
 }
 
 // podView is what must not change about a running pod when the agent

@@ -26,11 +26,7 @@ const grpcHealthImage = "wasmkube.test/e2e/grpchealth:v1"
 // containers, exec, httpGet, tcpSocket and grpc checks, and postStart and
 // preStop hooks.
 func TestNodeProbes(t *testing.T) {
-	n := StartNode(t, NodeOptions{})
-	n.ImportImage(t, testimages.BuildHelloOCIArchive(t, helloImage))
-	n.ImportImage(t, testimages.BuildBusyboxOCIArchive(t, busyboxImage))
-	n.ImportImage(t, testimages.BuildGRPCHealthOCIArchive(t, grpcHealthImage))
-	nt := &nodeTest{Node: n}
+	nt := startNodeTest(t, NodeOptions{}, helloImage, busyboxImage, grpcHealthImage)
 	t.Run("probes", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
