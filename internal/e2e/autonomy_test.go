@@ -242,12 +242,7 @@ func TestAgentOffline(t *testing.T) {
 	n, nt := startSplitTest(t, SplitNodeOptions{})
 	ns := nt.namespace(t, "offline")
 	nt.apply(t, ns, offlineWorkload())
-	crasher := nt.waitPod(t, ns, "crasher", podTimeout, "started once", func(p *corev1.Pod) error {
-		if cs := containerStatus(p, "crash"); cs == nil || cs.State.Running == nil {
-			return fmt.Errorf("not running")
-		}
-		return nil
-	})
+	crasher := nt.waitContainerRunning(t, ns, "crasher", "crash")
 	stable := map[string]uint32{}
 	all := n.TaskPIDs(t)
 	deadline := time.Now().Add(podTimeout)

@@ -201,6 +201,29 @@ func (nt *nodeTest) waitRunning(t *testing.T, ns, name string) *corev1.Pod {
 	})
 }
 
+// waitSucceeded waits until the pod's phase is Succeeded and returns it.
+func (nt *nodeTest) waitSucceeded(t *testing.T, ns, name string) *corev1.Pod {
+	t.Helper()
+	return nt.waitPod(t, ns, name, podTimeout, "Succeeded", func(p *corev1.Pod) error {
+		if p.Status.Phase != corev1.PodSucceeded {
+			return fmt.Errorf("phase %s", p.Status.Phase)
+		}
+		return nil
+	})
+}
+
+// waitContainerRunning waits until the pod's container runs and returns
+// the pod.
+func (nt *nodeTest) waitContainerRunning(t *testing.T, ns, name, container string) *corev1.Pod {
+	t.Helper()
+	return nt.waitPod(t, ns, name, podTimeout, "running its container "+container, func(p *corev1.Pod) error {
+		if cs := containerStatus(p, container); cs == nil || cs.State.Running == nil {
+			return fmt.Errorf("not running")
+		}
+		return nil
+	})
+}
+
 func podCondition(p *corev1.Pod, typ corev1.PodConditionType) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == typ {

@@ -421,12 +421,7 @@ spec:
         exec:
           command: ["sh", "-c", "echo prestop $(date +%s) >> /log/events; sleep 3; echo prestop-done $(date +%s) >> /log/events"]
 `)
-	nt.waitPod(t, ns, "hooked", podTimeout, "Running", func(p *corev1.Pod) error {
-		if cs := containerStatus(p, "app"); cs == nil || cs.State.Running == nil {
-			return fmt.Errorf("not running")
-		}
-		return nil
-	})
+	nt.waitContainerRunning(t, ns, "hooked", "app")
 	events := readEvents(t, dir)
 	if !hasEvent(events, "poststart") {
 		t.Fatalf("reported running before its postStart hook returned: events %v", events)

@@ -116,12 +116,7 @@ spec:
 func (vt *volumeTest) runToCompletion(t *testing.T, ns, name, manifest string) string {
 	t.Helper()
 	vt.apply(t, ns, manifest)
-	p := vt.waitPod(t, ns, name, podTimeout, "Succeeded", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodSucceeded {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		return nil
-	})
+	p := vt.waitSucceeded(t, ns, name)
 	msg := ""
 	if cs := containerStatus(p, "app"); cs != nil && cs.State.Terminated != nil {
 		msg = cs.State.Terminated.Message
@@ -397,12 +392,7 @@ func testMissingClaim(t *testing.T, vt *volumeTest) {
 		return fmt.Errorf("no PodScheduled=False condition naming the claim")
 	})
 	vt.apply(t, ns, claimManifest("later", ""))
-	p := vt.waitPod(t, ns, "waiting", podTimeout, "Succeeded", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodSucceeded {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		return nil
-	})
+	p := vt.waitSucceeded(t, ns, "waiting")
 	if p.Spec.NodeName != vt.Name {
 		t.Errorf("pod on node %q, want %q", p.Spec.NodeName, vt.Name)
 	}
