@@ -79,18 +79,7 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.Name == "" {
-		opts.Name = "e2e-" + networktest.RandHex(t, 4)
-	}
-	if opts.ClusterCIDR == "" {
-		opts.ClusterCIDR = networktest.FreeSubnet(t)
-	}
-	if opts.Bridge == "" {
-		opts.Bridge = "wkt" + networktest.RandHex(t, 3)
-	}
-	if _, err := net.InterfaceByName(opts.Bridge); err == nil {
-		t.Fatalf("bridge %s already exists: a node must own its bridge", opts.Bridge)
-	}
+	nodeIdentity(t, &opts.Name, &opts.ClusterCIDR, &opts.Bridge)
 	n := &Node{
 		Server:      newServer(t, bin, opts.DataDir),
 		Name:        opts.Name,
@@ -167,6 +156,24 @@ func (n *Node) waitLogLine(t testing.TB, text string, deadline time.Time) {
 			t.Fatalf("up printed no line with %q once the Node was Ready\nup output (tail):\n%s", text, tail(n.LogPath, 8<<10))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// nodeIdentity picks a node's name, pod CIDR and bridge where they are
+// not given, and fails if the bridge exists already.
+func nodeIdentity(t testing.TB, name, clusterCIDR, bridge *string) {
+	t.Helper()
+	if *name == "" {
+		*name = "e2e-" + networktest.RandHex(t, 4)
+	}
+	if *clusterCIDR == "" {
+		*clusterCIDR = networktest.FreeSubnet(t)
+	}
+	if *bridge == "" {
+		*bridge = "wkt" + networktest.RandHex(t, 3)
+	}
+	if _, err := net.InterfaceByName(*bridge); err == nil {
+		t.Fatalf("bridge %s already exists: a node must own its bridge", *bridge)
 	}
 }
 

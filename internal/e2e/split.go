@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/wasmkube/wasmkube/runtime/images"
-	"github.com/wasmkube/wasmkube/sandbox/network/networktest"
 )
 
 // SplitNodeOptions configure StartSplitNode. Zero fields get values unique
@@ -67,18 +66,7 @@ type SplitNode struct {
 // a clean exit, and a failure for anything pods left on the machine.
 func StartSplitNode(t testing.TB, opts SplitNodeOptions) *SplitNode {
 	t.Helper()
-	if opts.Name == "" {
-		opts.Name = "e2e-" + networktest.RandHex(t, 4)
-	}
-	if opts.ClusterCIDR == "" {
-		opts.ClusterCIDR = networktest.FreeSubnet(t)
-	}
-	if opts.Bridge == "" {
-		opts.Bridge = "wkt" + networktest.RandHex(t, 3)
-	}
-	if _, err := net.InterfaceByName(opts.Bridge); err == nil {
-		t.Fatalf("bridge %s already exists: a node must own its bridge", opts.Bridge)
-	}
+	nodeIdentity(t, &opts.Name, &opts.ClusterCIDR, &opts.Bridge)
 	srv := StartServer(t, ServerOptions{Args: append([]string{"--cluster-cidr", opts.ClusterCIDR}, opts.ServerArgs...)})
 	// Started again on the same port, so that the agent's kubeconfig
 	// still points at it.
