@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strings"
 	"syscall"
@@ -14,8 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/wasmkube/wasmkube/internal/testimages"
 )
 
 // leftoverTimeout bounds the wait for the agent to clear what a pod
@@ -24,62 +21,19 @@ const leftoverTimeout = 90 * time.Second
 
 // autonomyWorkload is a Deployment of the hello server and a busybox pod,
 // with a second busybox pod for deleting while the agent is down.
-const autonomyWorkload = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: hello
-spec:
-  selector:
-    matchLabels:
-      app: hello
-  replicas: 2
-  template:
-    metadata:
-      labels:
-        app: hello
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: hello
-        image: ` + helloImage + `
-        imagePullPolicy: IfNotPresent
-        ports:
-        - containerPort: 8080
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: sleeper
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: sleep
-    image: ` + busyboxImage + `
-    command: ["sleep", "3600"]
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: victim
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: sleep
-    image: ` + busyboxImage + `
-    command: ["sleep", "3600"]
-`
+func autonomyWorkload() string {
+	return manifests(
+		helloDeployment(2),
+		busyboxPod("sleeper", "sleep", sleepHour, ""),
+		busyboxPod("victim", "sleep", sleepHour, ""))
+}
 
 // startSplitTest starts a split node with the test images imported.
 func startSplitTest(t *testing.T, opts SplitNodeOptions) (*SplitNode, *nodeTest) {
 	t.Helper()
 	n := StartSplitNode(t, opts)
-	n.ImportImage(t, testimages.BuildHelloOCIArchive(t, helloImage))
-	n.ImportImage(t, testimages.BuildBusyboxOCIArchive(t, busyboxImage))
-	_, cidr, err := net.ParseCIDR(n.ClusterCIDR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, &nodeTest{Node: n.Node, cidr: cidr}
+	importTestImages(t, n, helloImage, busyboxImage)
+	return n, newNodeTest(t, n.Node)
 }
 
 // podView is what must not change about a running pod when the agent
@@ -148,7 +102,7 @@ func processAlive(pid uint32) bool {
 func TestAgentKill9(t *testing.T) {
 	n, nt := startSplitTest(t, SplitNodeOptions{})
 	ns := nt.namespace(t, "kill9")
-	nt.apply(t, ns, autonomyWorkload)
+	nt.apply(t, ns, autonomyWorkload())
 	before := nt.runningPods(t, ns, 4)
 	views := map[string]podView{}
 	for name, p := range before {
@@ -234,50 +188,13 @@ func TestAgentKill9(t *testing.T) {
 }
 
 // offlineWorkload is the hello Deployment, a busybox pod, and a pod that
-// crashes 5 s after each start.
-const offlineWorkload = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: hello
-spec:
-  selector:
-    matchLabels:
-      app: hello
-  replicas: 1
-  template:
-    metadata:
-      labels:
-        app: hello
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: hello
-        image: ` + helloImage + `
-        imagePullPolicy: IfNotPresent
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: sleeper
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: sleep
-    image: ` + busyboxImage + `
-    command: ["sleep", "3600"]
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: crasher
-spec:
-  terminationGracePeriodSeconds: 1
-  restartPolicy: Always
-  containers:
-  - name: crash
-    image: ` + busyboxImage + `
-    command: ["sh", "-c", "sleep 5; exit 1"]
-`
+// crashes 5 s after each start (restartPolicy is Always by default).
+func offlineWorkload() string {
+	return manifests(
+		helloDeployment(1),
+		busyboxPod("sleeper", "sleep", sleepHour, ""),
+		busyboxPod("crasher", "crash", `["sh", "-c", "sleep 5; exit 1"]`, ""))
+}
 
 // serverDown is how long the API server stays away in TestAgentOffline.
 const serverDown = 60 * time.Second
@@ -324,13 +241,8 @@ func steadyPIDs(t *testing.T, n *SplitNode, want map[string]uint32, when string)
 func TestAgentOffline(t *testing.T) {
 	n, nt := startSplitTest(t, SplitNodeOptions{})
 	ns := nt.namespace(t, "offline")
-	nt.apply(t, ns, offlineWorkload)
-	crasher := nt.waitPod(t, ns, "crasher", podTimeout, "started once", func(p *corev1.Pod) error {
-		if cs := containerStatus(p, "crash"); cs == nil || cs.State.Running == nil {
-			return fmt.Errorf("not running")
-		}
-		return nil
-	})
+	nt.apply(t, ns, offlineWorkload())
+	crasher := nt.waitContainerRunning(t, ns, "crasher", "crash")
 	stable := map[string]uint32{}
 	all := n.TaskPIDs(t)
 	deadline := time.Now().Add(podTimeout)

@@ -25,8 +25,9 @@ const gcTimeout = 3 * time.Minute
 const unusedImage = "wasmkube.test/e2e/unused:v1"
 
 // gcWorkload keeps the hello and busybox images in use, and restarts a
-// container every back-off.
-const gcWorkload = `apiVersion: v1
+// container every back-off (restartPolicy is Always by default).
+func gcWorkload() string {
+	return manifests(`apiVersion: v1
 kind: Pod
 metadata:
   name: hello
@@ -34,21 +35,10 @@ spec:
   terminationGracePeriodSeconds: 1
   containers:
   - name: hello
-    image: ` + helloImage + `
+    image: `+helloImage+`
     imagePullPolicy: IfNotPresent
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: crasher
-spec:
-  terminationGracePeriodSeconds: 1
-  restartPolicy: Always
-  containers:
-  - name: crash
-    image: ` + busyboxImage + `
-    command: ["sh", "-c", "echo run; exit 1"]
-`
+`, busyboxPod("crasher", "crash", `["sh", "-c", "echo run; exit 1"]`, ""))
+}
 
 // buildUnusedImage writes a docker archive of an image no pod uses: the
 // hello server with a label, so that its digest is its own.
@@ -86,7 +76,7 @@ func TestGarbageCollection(t *testing.T) {
 	}})
 	n.ImportImage(t, buildUnusedImage(t))
 	ns := nt.namespace(t, "gc")
-	nt.apply(t, ns, gcWorkload)
+	nt.apply(t, ns, gcWorkload())
 	crasher := nt.waitPod(t, ns, "crasher", podTimeout, "created", func(p *corev1.Pod) error {
 		if p.UID == "" {
 			return fmt.Errorf("no uid")

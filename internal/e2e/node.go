@@ -79,18 +79,7 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.Name == "" {
-		opts.Name = "e2e-" + networktest.RandHex(t, 4)
-	}
-	if opts.ClusterCIDR == "" {
-		opts.ClusterCIDR = networktest.FreeSubnet(t)
-	}
-	if opts.Bridge == "" {
-		opts.Bridge = "wkt" + networktest.RandHex(t, 3)
-	}
-	if _, err := net.InterfaceByName(opts.Bridge); err == nil {
-		t.Fatalf("bridge %s already exists: a node must own its bridge", opts.Bridge)
-	}
+	nodeIdentity(t, &opts.Name, &opts.ClusterCIDR, &opts.Bridge)
 	n := &Node{
 		Server:      newServer(t, bin, opts.DataDir),
 		Name:        opts.Name,
@@ -170,6 +159,24 @@ func (n *Node) waitLogLine(t testing.TB, text string, deadline time.Time) {
 	}
 }
 
+// nodeIdentity picks a node's name, pod CIDR and bridge where they are
+// not given, and fails if the bridge exists already.
+func nodeIdentity(t testing.TB, name, clusterCIDR, bridge *string) {
+	t.Helper()
+	if *name == "" {
+		*name = "e2e-" + networktest.RandHex(t, 4)
+	}
+	if *clusterCIDR == "" {
+		*clusterCIDR = networktest.FreeSubnet(t)
+	}
+	if *bridge == "" {
+		*bridge = "wkt" + networktest.RandHex(t, 3)
+	}
+	if _, err := net.InterfaceByName(*bridge); err == nil {
+		t.Fatalf("bridge %s already exists: a node must own its bridge", *bridge)
+	}
+}
+
 func nodeReady(node *corev1.Node) bool {
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
@@ -196,9 +203,16 @@ func (n *Node) ContainerdSocket() string {
 // `wasmkube image import`.
 func (n *Node) ImportImage(t testing.TB, archive string) {
 	t.Helper()
+	importImage(t, n.Bin, n.DataDir, archive)
+}
+
+// importImage imports an archive into the image store of the containerd
+// under dataDir.
+func importImage(t testing.TB, bin, dataDir, archive string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ImportTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, n.Bin, "image", "import", "--data-dir", n.DataDir, archive)
+	cmd := exec.CommandContext(ctx, bin, "image", "import", "--data-dir", dataDir, archive)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("wasmkube image import %s: %v\n%s", archive, err, out)
 	}
@@ -232,6 +246,14 @@ func (n *Node) shutdown(t testing.TB) {
 		n.pods.stop()
 		uids = n.pods.uids()
 	}
+	n.checkStopped(t, uids)
+}
+
+// checkStopped is the check after a node stopped: nothing of the pods
+// uids is left on the machine (what is, is reported and removed), and the
+// node's bridge is deleted.
+func (n *Node) checkStopped(t testing.TB, uids []types.UID) {
+	t.Helper()
 	for _, l := range n.leftovers(uids, true) {
 		t.Errorf("left behind after the node stopped: %s", l.what)
 		if l.clean != nil {

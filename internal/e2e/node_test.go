@@ -52,14 +52,8 @@ type nodeTest struct {
 // snapshot the check compares with is taken before the node starts.
 func TestNode(t *testing.T) {
 	before := FirewallRules(t)
-	n := StartNode(t, NodeOptions{})
-	n.ImportImage(t, testimages.BuildHelloOCIArchive(t, helloImage))
-	n.ImportImage(t, testimages.BuildBusyboxOCIArchive(t, busyboxImage))
-	_, cidr, err := net.ParseCIDR(n.ClusterCIDR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nt := &nodeTest{Node: n, cidr: cidr}
+	nt := startNodeTest(t, NodeOptions{}, helloImage, busyboxImage)
+	n, cidr := nt.Node, nt.cidr
 
 	t.Run("pods", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -101,6 +95,45 @@ func TestNode(t *testing.T) {
 	}
 	if after != before {
 		t.Errorf("firewall rules changed while the node ran pods\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// startNodeTest starts a node with the test images named by refs
+// imported.
+func startNodeTest(t *testing.T, opts NodeOptions, refs ...string) *nodeTest {
+	t.Helper()
+	n := StartNode(t, opts)
+	importTestImages(t, n, refs...)
+	return newNodeTest(t, n)
+}
+
+// newNodeTest is the nodeTest of node n.
+func newNodeTest(t *testing.T, n *Node) *nodeTest {
+	t.Helper()
+	_, cidr, err := net.ParseCIDR(n.ClusterCIDR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &nodeTest{Node: n, cidr: cidr}
+}
+
+// importTestImages builds the test images named by refs (helloImage,
+// busyboxImage, grpcHealthImage) and imports them into n.
+func importTestImages(t *testing.T, n interface{ ImportImage(testing.TB, string) }, refs ...string) {
+	t.Helper()
+	for _, ref := range refs {
+		var archive string
+		switch ref {
+		case helloImage:
+			archive = testimages.BuildHelloOCIArchive(t, ref)
+		case busyboxImage:
+			archive = testimages.BuildBusyboxOCIArchive(t, ref)
+		case grpcHealthImage:
+			archive = testimages.BuildGRPCHealthOCIArchive(t, ref)
+		default:
+			t.Fatalf("no test image %s", ref)
+		}
+		n.ImportImage(t, archive)
 	}
 }
 
@@ -163,6 +196,29 @@ func (nt *nodeTest) waitRunning(t *testing.T, ns, name string) *corev1.Pod {
 			if cs.State.Running == nil || !cs.Ready {
 				return fmt.Errorf("container %s not running and ready", cs.Name)
 			}
+		}
+		return nil
+	})
+}
+
+// waitSucceeded waits until the pod's phase is Succeeded and returns it.
+func (nt *nodeTest) waitSucceeded(t *testing.T, ns, name string) *corev1.Pod {
+	t.Helper()
+	return nt.waitPod(t, ns, name, podTimeout, "Succeeded", func(p *corev1.Pod) error {
+		if p.Status.Phase != corev1.PodSucceeded {
+			return fmt.Errorf("phase %s", p.Status.Phase)
+		}
+		return nil
+	})
+}
+
+// waitContainerRunning waits until the pod's container runs and returns
+// the pod.
+func (nt *nodeTest) waitContainerRunning(t *testing.T, ns, name, container string) *corev1.Pod {
+	t.Helper()
+	return nt.waitPod(t, ns, name, podTimeout, "running its container "+container, func(p *corev1.Pod) error {
+		if cs := containerStatus(p, container); cs == nil || cs.State.Running == nil {
+			return fmt.Errorf("not running")
 		}
 		return nil
 	})

@@ -53,12 +53,7 @@ spec:
     image: `+busyboxImage+`
     command: ["sh", "-c", "cat /proc/net/dev > /dev/termination-log"]
 `)
-	p := nt.waitPod(t, ns, "on-host", podTimeout, "Succeeded", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodSucceeded {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		return nil
-	})
+	p := nt.waitSucceeded(t, ns, "on-host")
 	if p.Status.PodIP == "" || p.Status.PodIP != p.Status.HostIP || nt.cidr.Contains(net.ParseIP(p.Status.PodIP)) {
 		t.Errorf("hostNetwork pod IP %q, host IP %q: want the node's address", p.Status.PodIP, p.Status.HostIP)
 	}

@@ -26,11 +26,7 @@ const grpcHealthImage = "wasmkube.test/e2e/grpchealth:v1"
 // containers, exec, httpGet, tcpSocket and grpc checks, and postStart and
 // preStop hooks.
 func TestNodeProbes(t *testing.T) {
-	n := StartNode(t, NodeOptions{})
-	n.ImportImage(t, testimages.BuildHelloOCIArchive(t, helloImage))
-	n.ImportImage(t, testimages.BuildBusyboxOCIArchive(t, busyboxImage))
-	n.ImportImage(t, testimages.BuildGRPCHealthOCIArchive(t, grpcHealthImage))
-	nt := &nodeTest{Node: n}
+	nt := startNodeTest(t, NodeOptions{}, helloImage, busyboxImage, grpcHealthImage)
 	t.Run("probes", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
@@ -246,22 +242,12 @@ spec:
 // killed and restarted, with upstream's Unhealthy and Killing events.
 func testLivenessRestarts(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "liveness")
-	nt.apply(t, ns, `apiVersion: v1
-kind: Pod
-metadata:
-  name: dying
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: app
-    image: `+busyboxImage+`
-    command: ["sleep", "3600"]
-    livenessProbe:
+	nt.apply(t, ns, busyboxPod("dying", "app", sleepHour, `    livenessProbe:
       exec:
         command: ["sh", "-c", "echo no pulse; exit 1"]
       periodSeconds: 1
       failureThreshold: 2
-`)
+`))
 	p := nt.waitPod(t, ns, "dying", 2*podTimeout, "restarted twice", func(p *corev1.Pod) error {
 		cs := containerStatus(p, "app")
 		if cs == nil || cs.RestartCount < 2 {
@@ -283,17 +269,7 @@ spec:
 // started flips to true and the container is never restarted.
 func testStartupHoldsLiveness(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "startup")
-	nt.apply(t, ns, `apiVersion: v1
-kind: Pod
-metadata:
-  name: slow
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: app
-    image: `+busyboxImage+`
-    command: ["sh", "-c", "sleep 8; touch /tmp/started; exec sleep 3600"]
-    startupProbe:
+	nt.apply(t, ns, busyboxPod("slow", "app", `["sh", "-c", "sleep 8; touch /tmp/started; exec sleep 3600"]`, `    startupProbe:
       exec:
         command: ["test", "-f", "/tmp/started"]
       periodSeconds: 1
@@ -303,7 +279,7 @@ spec:
         command: ["test", "-f", "/tmp/started"]
       periodSeconds: 1
       failureThreshold: 1
-`)
+`))
 	nt.waitPod(t, ns, "slow", podTimeout, "running, not started yet", func(p *corev1.Pod) error {
 		cs := containerStatus(p, "app")
 		if cs == nil || cs.State.Running == nil || cs.Started == nil || *cs.Started || cs.Ready {
@@ -445,12 +421,7 @@ spec:
         exec:
           command: ["sh", "-c", "echo prestop $(date +%s) >> /log/events; sleep 3; echo prestop-done $(date +%s) >> /log/events"]
 `)
-	nt.waitPod(t, ns, "hooked", podTimeout, "Running", func(p *corev1.Pod) error {
-		if cs := containerStatus(p, "app"); cs == nil || cs.State.Running == nil {
-			return fmt.Errorf("not running")
-		}
-		return nil
-	})
+	nt.waitContainerRunning(t, ns, "hooked", "app")
 	events := readEvents(t, dir)
 	if !hasEvent(events, "poststart") {
 		t.Fatalf("reported running before its postStart hook returned: events %v", events)
@@ -521,21 +492,11 @@ func (nt *nodeTest) waitGone(t *testing.T, ns, name string) {
 // restarts per restartPolicy, with upstream's FailedPostStartHook event.
 func testPostStartFails(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "poststart")
-	nt.apply(t, ns, `apiVersion: v1
-kind: Pod
-metadata:
-  name: broken-hook
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: app
-    image: `+busyboxImage+`
-    command: ["sleep", "3600"]
-    lifecycle:
+	nt.apply(t, ns, busyboxPod("broken-hook", "app", sleepHour, `    lifecycle:
       postStart:
         exec:
           command: ["sh", "-c", "echo hook says no; exit 3"]
-`)
+`))
 	nt.waitPod(t, ns, "broken-hook", 2*podTimeout, "restarted", func(p *corev1.Pod) error {
 		cs := containerStatus(p, "app")
 		if cs == nil || cs.RestartCount < 1 {
@@ -554,25 +515,15 @@ spec:
 // with the container's field path.
 func testEventsAsUpstream(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "events")
-	nt.apply(t, ns, `apiVersion: v1
-kind: Pod
-metadata:
-  name: evented
-spec:
-  terminationGracePeriodSeconds: 1
+	nt.apply(t, ns, busyboxPod("evented", "app", sleepHour, `    imagePullPolicy: IfNotPresent
+    volumeMounts:
+    - name: cfg
+      mountPath: /cfg
   volumes:
   - name: cfg
     configMap:
       name: later
-  containers:
-  - name: app
-    image: `+busyboxImage+`
-    imagePullPolicy: IfNotPresent
-    command: ["sleep", "3600"]
-    volumeMounts:
-    - name: cfg
-      mountPath: /cfg
-`)
+`))
 	nt.waitDescribe(t, ns, "evented", "FailedMount", `MountVolume.SetUp failed for volume "cfg" : `, `"later" not found`)
 	nt.MustKubectl(t, "create", "configmap", "later", "-n", ns, "--from-literal=k=v")
 	nt.waitDescribe(t, ns, "evented",
@@ -586,21 +537,11 @@ spec:
 // returns ends the hook, and the pod goes.
 func testDeleteDuringPostStart(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "hookdelete")
-	nt.apply(t, ns, `apiVersion: v1
-kind: Pod
-metadata:
-  name: stuck-hook
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: app
-    image: `+busyboxImage+`
-    command: ["sleep", "3600"]
-    lifecycle:
+	nt.apply(t, ns, busyboxPod("stuck-hook", "app", sleepHour, `    lifecycle:
       postStart:
         exec:
           command: ["sleep", "3600"]
-`)
+`))
 	nt.waitDescribe(t, ns, "stuck-hook", "spec.containers{app}: Container started")
 	p := nt.waitPod(t, ns, "stuck-hook", podTimeout, "not running while its hook runs", func(p *corev1.Pod) error {
 		// No status at all, or a waiting container: the first sync is

@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/wasmkube/wasmkube/runtime/images"
-	"github.com/wasmkube/wasmkube/sandbox/network/networktest"
 )
 
 // SplitNodeOptions configure StartSplitNode. Zero fields get values unique
@@ -67,18 +66,7 @@ type SplitNode struct {
 // a clean exit, and a failure for anything pods left on the machine.
 func StartSplitNode(t testing.TB, opts SplitNodeOptions) *SplitNode {
 	t.Helper()
-	if opts.Name == "" {
-		opts.Name = "e2e-" + networktest.RandHex(t, 4)
-	}
-	if opts.ClusterCIDR == "" {
-		opts.ClusterCIDR = networktest.FreeSubnet(t)
-	}
-	if opts.Bridge == "" {
-		opts.Bridge = "wkt" + networktest.RandHex(t, 3)
-	}
-	if _, err := net.InterfaceByName(opts.Bridge); err == nil {
-		t.Fatalf("bridge %s already exists: a node must own its bridge", opts.Bridge)
-	}
+	nodeIdentity(t, &opts.Name, &opts.ClusterCIDR, &opts.Bridge)
 	srv := StartServer(t, ServerOptions{Args: append([]string{"--cluster-cidr", opts.ClusterCIDR}, opts.ServerArgs...)})
 	// Started again on the same port, so that the agent's kubeconfig
 	// still points at it.
@@ -244,22 +232,25 @@ func (n *SplitNode) AgentContainerdSocket() string {
 // ImportImage imports an image archive into the agent's image store.
 func (n *SplitNode) ImportImage(t testing.TB, archive string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ImportTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, n.Bin, "image", "import", "--data-dir", n.AgentDir, archive)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("wasmkube image import %s: %v\n%s", archive, err, out)
-	}
+	importImage(t, n.Bin, n.AgentDir, archive)
 }
 
-// ContainerIDs lists every container of the agent's containerd, running
-// or not.
-func (n *SplitNode) ContainerIDs(t testing.TB) []string {
+// agentContainerd connects to the agent's containerd; the caller closes
+// the client.
+func (n *SplitNode) agentContainerd(t testing.TB) *containerd.Client {
 	t.Helper()
 	cc, err := containerd.New(n.AgentContainerdSocket(), containerd.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatalf("connect to the agent's containerd: %v", err)
 	}
+	return cc
+}
+
+// agentContainers calls fn with every container of the agent's
+// containerd and a context for asking about them.
+func (n *SplitNode) agentContainers(t testing.TB, fn func(ctx context.Context, cs []containerd.Container)) {
+	t.Helper()
+	cc := n.agentContainerd(t)
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), images.Namespace), 30*time.Second)
 	defer cancel()
@@ -267,20 +258,26 @@ func (n *SplitNode) ContainerIDs(t testing.TB) []string {
 	if err != nil {
 		t.Fatalf("list containers: %v", err)
 	}
-	out := make([]string, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, c.ID())
-	}
+	fn(ctx, cs)
+}
+
+// ContainerIDs lists every container of the agent's containerd, running
+// or not.
+func (n *SplitNode) ContainerIDs(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	n.agentContainers(t, func(_ context.Context, cs []containerd.Container) {
+		for _, c := range cs {
+			out = append(out, c.ID())
+		}
+	})
 	return out
 }
 
 // ImageNames lists the images in the agent's containerd.
 func (n *SplitNode) ImageNames(t testing.TB) []string {
 	t.Helper()
-	cc, err := containerd.New(n.AgentContainerdSocket(), containerd.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatalf("connect to the agent's containerd: %v", err)
-	}
+	cc := n.agentContainerd(t)
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -299,28 +296,19 @@ func (n *SplitNode) ImageNames(t testing.TB) []string {
 // pid of its task.
 func (n *SplitNode) TaskPIDs(t testing.TB) map[string]uint32 {
 	t.Helper()
-	cc, err := containerd.New(n.AgentContainerdSocket(), containerd.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatalf("connect to the agent's containerd: %v", err)
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), images.Namespace), 30*time.Second)
-	defer cancel()
-	cs, err := cc.Containers(ctx)
-	if err != nil {
-		t.Fatalf("list containers: %v", err)
-	}
 	out := map[string]uint32{}
-	for _, c := range cs {
-		task, err := c.Task(ctx, nil)
-		if err != nil {
-			continue
+	n.agentContainers(t, func(ctx context.Context, cs []containerd.Container) {
+		for _, c := range cs {
+			task, err := c.Task(ctx, nil)
+			if err != nil {
+				continue
+			}
+			st, err := task.Status(ctx)
+			if err == nil && st.Status == containerd.Running {
+				out[c.ID()] = task.Pid()
+			}
 		}
-		st, err := task.Status(ctx)
-		if err == nil && st.Status == containerd.Running {
-			out[c.ID()] = task.Pid()
-		}
-	}
+	})
 	return out
 }
 
@@ -332,11 +320,7 @@ func (n *SplitNode) agentSide() *Node {
 
 // PodLeftovers lists what pod uid still holds on the machine.
 func (n *SplitNode) PodLeftovers(uid types.UID) []string {
-	var out []string
-	for _, l := range n.agentSide().leftovers([]types.UID{uid}, false) {
-		out = append(out, l.what)
-	}
-	return out
+	return n.agentSide().PodLeftovers(uid)
 }
 
 // Sandboxes lists the pods that hold an address claim or a netns pin in
@@ -392,18 +376,5 @@ func (n *SplitNode) shutdown(t testing.TB) {
 	}
 	n.Server.Process.Stop(t)
 	n.pods.stop()
-	side := n.agentSide()
-	for _, l := range side.leftovers(n.pods.uids(), true) {
-		t.Errorf("left behind after the node stopped: %s", l.what)
-		if l.clean != nil {
-			if err := l.clean(); err != nil {
-				t.Errorf("removing it: %v", err)
-			}
-		}
-	}
-	if deleted, err := deleteBridge(n.Bridge); err != nil {
-		t.Errorf("deleting bridge %s: %v", n.Bridge, err)
-	} else if deleted {
-		t.Logf("bridge %s remained after the node stopped (allowed); deleted it", n.Bridge)
-	}
+	n.agentSide().checkStopped(t, n.pods.uids())
 }

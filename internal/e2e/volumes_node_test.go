@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,8 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/wasmkube/wasmkube/internal/testimages"
 )
 
 // volumeTimeout bounds each wait for a claim, a volume or a directory.
@@ -35,14 +32,10 @@ type volumeTest struct {
 // storage directory but what Retain kept.
 func TestVolumes(t *testing.T) {
 	dataDir := t.TempDir()
-	n := StartNode(t, NodeOptions{DataDir: dataDir})
-	n.ImportImage(t, testimages.BuildBusyboxOCIArchive(t, busyboxImage))
-	vt := &volumeTest{nodeTest: &nodeTest{Node: n}, storage: filepath.Join(dataDir, "storage")}
-	_, cidr, err := net.ParseCIDR(n.ClusterCIDR)
-	if err != nil {
-		t.Fatal(err)
+	vt := &volumeTest{
+		nodeTest: startNodeTest(t, NodeOptions{DataDir: dataDir}, busyboxImage),
+		storage:  filepath.Join(dataDir, "storage"),
 	}
-	vt.cidr = cidr
 
 	var retained []string
 	t.Run("volumes", func(t *testing.T) {
@@ -123,12 +116,7 @@ spec:
 func (vt *volumeTest) runToCompletion(t *testing.T, ns, name, manifest string) string {
 	t.Helper()
 	vt.apply(t, ns, manifest)
-	p := vt.waitPod(t, ns, name, podTimeout, "Succeeded", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodSucceeded {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		return nil
-	})
+	p := vt.waitSucceeded(t, ns, name)
 	msg := ""
 	if cs := containerStatus(p, "app"); cs != nil && cs.State.Terminated != nil {
 		msg = cs.State.Terminated.Message
@@ -404,12 +392,7 @@ func testMissingClaim(t *testing.T, vt *volumeTest) {
 		return fmt.Errorf("no PodScheduled=False condition naming the claim")
 	})
 	vt.apply(t, ns, claimManifest("later", ""))
-	p := vt.waitPod(t, ns, "waiting", podTimeout, "Succeeded", func(p *corev1.Pod) error {
-		if p.Status.Phase != corev1.PodSucceeded {
-			return fmt.Errorf("phase %s", p.Status.Phase)
-		}
-		return nil
-	})
+	p := vt.waitSucceeded(t, ns, "waiting")
 	if p.Spec.NodeName != vt.Name {
 		t.Errorf("pod on node %q, want %q", p.Spec.NodeName, vt.Name)
 	}

@@ -77,6 +77,22 @@ func Read(ctx context.Context, path string, opts Options, running Running, w io.
 	// stopping is set once the container was seen stopped: the file is
 	// read to its end once more, for what was written just before.
 	stopping := false
+	// waitMore waits for the log to grow or the container to stop; done
+	// says reading ends, with err, because the file was read to its end
+	// once more after the container stopped, or waiting failed.
+	waitMore := func() (done bool, err error) {
+		if stopping {
+			return true, nil
+		}
+		if err := wait(ctx, watcher, path, running); err != nil {
+			if errors.Is(err, errStopped) {
+				stopping = true
+				return false, nil
+			}
+			return true, err
+		}
+		return false, nil
+	}
 	for {
 		line, err := r.ReadBytes('\n')
 		if err == nil {
@@ -102,14 +118,7 @@ func Read(ctx context.Context, path string, opts Options, running Running, w io.
 			nf, err := os.Open(path)
 			if err != nil {
 				if os.IsNotExist(err) {
-					if stopping {
-						return nil
-					}
-					if err := wait(ctx, watcher, path, running); err != nil {
-						if errors.Is(err, errStopped) {
-							stopping = true
-							continue
-						}
+					if done, err := waitMore(); done {
 						return err
 					}
 					continue
@@ -120,14 +129,7 @@ func Read(ctx context.Context, path string, opts Options, running Running, w io.
 			f, r, pending = nf, bufio.NewReader(nf), pending[:0]
 			continue
 		}
-		if stopping {
-			return nil
-		}
-		if err := wait(ctx, watcher, path, running); err != nil {
-			if errors.Is(err, errStopped) {
-				stopping = true
-				continue
-			}
+		if done, err := waitMore(); done {
 			return err
 		}
 	}
