@@ -12,12 +12,13 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/wasmkube/wasmkube/internal/atomicfile"
 )
 
 // tokenKey is the SHA-256 of a token. Keying the table by hash means a map
@@ -316,31 +317,8 @@ func writeRecords(w io.Writer, records []tokenRecord) error {
 // replaceFileLocked atomically replaces the token file (it holds secrets:
 // mode 0600, never partially written) and loads the new contents.
 func (t *Tokens) replaceFileLocked(data []byte) error {
-	dir := filepath.Dir(t.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("write token file %s: %w", t.path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(t.path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write token file %s: %w", t.path, err)
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, t.path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write token file %s: %w", t.path, err)
+	if err := atomicfile.Write(t.path, data, 0o600); err != nil {
+		return fmt.Errorf("token file: %w", err)
 	}
 	if err := t.reloadLocked(); err != nil {
 		return fmt.Errorf("reload token file after write: %w", err)

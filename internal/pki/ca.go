@@ -11,6 +11,8 @@ import (
 	"math/big"
 	"path/filepath"
 	"time"
+
+	"github.com/wasmkube/wasmkube/internal/atomicfile"
 )
 
 const (
@@ -105,10 +107,10 @@ func createCA(certPath, keyPath, commonName string) (*CA, error) {
 	certPEM := encodeCert(der)
 	// Key first: a crash between the two writes leaves "key without cert",
 	// which LoadOrCreateCA reports rather than papering over.
-	if err := writeFileAtomic(keyPath, keyPEM, keyMode); err != nil {
+	if err := atomicfile.Write(keyPath, keyPEM, keyMode); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, certMode); err != nil {
+	if err := atomicfile.Write(certPath, certPEM, certMode); err != nil {
 		return nil, err
 	}
 	return &CA{Cert: cert, Key: key, CertPEM: certPEM}, nil

@@ -8,60 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 const (
-	dirMode  = 0o700
 	keyMode  = 0o600
 	certMode = 0o644
 )
-
-// writeFileAtomic replaces path with data so that a crash or a concurrent
-// reader never sees a half-written key, certificate or kubeconfig.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return fmt.Errorf("create directory %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	cleanup := func() { _ = os.Remove(tmp) }
-	// Chmod before writing so secret bytes never sit in a file readable by others.
-	if err := f.Chmod(mode); err != nil {
-		_ = f.Close()
-		cleanup()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		cleanup()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		cleanup()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		cleanup()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		cleanup()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// Persist the rename itself; failure here is not fatal for correctness
-	// of the current process, so it is ignored.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
-}
 
 func exists(path string) (bool, error) {
 	_, err := os.Stat(path)

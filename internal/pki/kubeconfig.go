@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wasmkube/wasmkube/internal/atomicfile"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -45,5 +46,5 @@ func WriteKubeconfig(path, serverURL string, caPEM, certPEM, keyPEM []byte, user
 	if err != nil {
 		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
-	return writeFileAtomic(path, data, keyMode)
+	return atomicfile.Write(path, data, keyMode)
 }

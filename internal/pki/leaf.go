@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wasmkube/wasmkube/internal/atomicfile"
 )
 
 const (
@@ -128,10 +130,10 @@ func (ca *CA) loadOrIssue(certPath, keyPath string, spec leafSpec) ([]byte, []by
 	if err != nil {
 		return nil, nil, fmt.Errorf("issue %s: %w", certPath, err)
 	}
-	if err := writeFileAtomic(keyPath, keyPEM, keyMode); err != nil {
+	if err := atomicfile.Write(keyPath, keyPEM, keyMode); err != nil {
 		return nil, nil, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, certMode); err != nil {
+	if err := atomicfile.Write(certPath, certPEM, certMode); err != nil {
 		return nil, nil, err
 	}
 	return certPEM, keyPEM, nil

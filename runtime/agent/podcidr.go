@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/wasmkube/wasmkube/internal/atomicfile"
 	"github.com/wasmkube/wasmkube/runtime/agent/node"
 )
 
@@ -39,11 +40,7 @@ func podCIDR(ctx context.Context, client kubernetes.Interface, nodeName, dir str
 	if err != nil {
 		return nil, err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(cidr.String()+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("agent: keep pod CIDR: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, []byte(cidr.String()+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("agent: keep pod CIDR: %w", err)
 	}
 	return cidr, nil

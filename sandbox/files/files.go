@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/wasmkube/wasmkube/internal/atomicfile"
 )
 
 // File names inside the pod directory, as kubelet names them.
@@ -91,32 +93,14 @@ func WriteResolvConf(podDir string, r ResolvConf) (string, error) {
 	return writeAtomic(filepath.Join(podDir, ResolvConfFile), []byte(content))
 }
 
+// writeAtomic replaces path; the files are read by container users that
+// are not root, hence 0644.
 func writeAtomic(path string, data []byte) (string, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("files: create %s: %w", dir, err)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("files: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return "", fmt.Errorf("files: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644) // read by container users that are not root
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("files: write %s: %w", path, err)
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
+		return "", fmt.Errorf("files: %w", err)
 	}
 	return path, nil
 }

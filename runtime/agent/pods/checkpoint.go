@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wasmkube/wasmkube/internal/atomicfile"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -49,7 +50,7 @@ func (c *checkpoints) save(pod *corev1.Pod) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint of %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
-	if err := writeAtomic(c.dir, c.path(pod.UID), b); err != nil {
+	if err := atomicfile.Write(c.path(pod.UID), b, 0o600); err != nil {
 		return fmt.Errorf("checkpoint of %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	c.saved[pod.UID] = pod.ResourceVersion
@@ -131,31 +132,4 @@ func cachedLister(pods []*corev1.Pod) (corelisters.PodLister, error) {
 		}
 	}
 	return corelisters.NewPodLister(idx), nil
-}
-
-// writeAtomic writes b to path through a temporary file in dir, synced
-// before it is renamed over path.
-func writeAtomic(dir, path string, b []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
 }
