@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
@@ -28,13 +29,19 @@ type AttachOptions struct {
 }
 
 // stdinPipe is a container's stdin as the Runtime holds it: cio copies r
-// into the FIFO, attached clients write into w, and closing w is what
-// closes the process's stdin. Writes are whole under the pipe's lock, so
-// two clients' chunks never mix.
+// into the FIFO, attached clients write into w. Writes are whole under the
+// pipe's lock, so two clients' chunks never mix. The shim holds a writer of
+// the FIFO too, so the process's stdin stays open when the Runtime goes
+// away (and can be written again by the next one) until close asks the
+// shim to let go.
 type stdinPipe struct {
 	r    *io.PipeReader
 	w    *io.PipeWriter
 	once bool // StdinOnce
+
+	mu        sync.Mutex
+	closed    bool
+	closeTask func() // closes the shim's end; set once the task exists
 }
 
 func newStdinPipe(once bool) *stdinPipe {
@@ -42,7 +49,51 @@ func newStdinPipe(once bool) *stdinPipe {
 	return &stdinPipe{r: r, w: w, once: once}
 }
 
-func (p *stdinPipe) close() { p.w.Close() }
+func (p *stdinPipe) setCloser(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closeTask = f
+}
+
+// close closes the process's stdin for good.
+func (p *stdinPipe) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	f := p.closeTask
+	p.mu.Unlock()
+	// Everything written before is in the FIFO once Close returns: the
+	// pipe hands each write over whole.
+	p.w.Close()
+	if f != nil {
+		f()
+	}
+}
+
+// release ends the Runtime's copy into the FIFO and leaves the process's
+// stdin open.
+func (p *stdinPipe) release() { p.w.Close() }
+
+// stdinCloser closes the shim's end of the task's stdin FIFO and records
+// that it did, so that a later Runtime does not open a FIFO no one reads.
+func (r *Runtime) stdinCloser(c containerd.Container, t containerd.Task) func() {
+	var fifo string
+	if tio := t.IO(); tio != nil {
+		fifo = tio.Config().Stdin
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(r.ns(context.Background()), 10*time.Second)
+		defer cancel()
+		// A task that ended or went has nothing left to close.
+		_ = t.CloseIO(ctx, containerd.WithStdinCloser)
+		if fifo != "" {
+			_, _ = c.SetLabels(ctx, map[string]string{labelStdinClosed: fifo})
+		}
+	}
+}
 
 // fanout copies a stream's output to attached clients beside the log. A
 // client whose write fails is dropped; the container's output never waits

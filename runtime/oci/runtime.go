@@ -28,6 +28,8 @@ const (
 	labelStartedAt = "io.wasmkube.started-at"
 	labelStdin     = "io.wasmkube.stdin" // "true", or "once" for StdinOnce
 	labelTTY       = "io.wasmkube.tty"
+	// The stdin FIFO of the task whose stdin a StdinOnce close ended.
+	labelStdinClosed = "io.wasmkube.stdin-closed"
 )
 
 // shimGroupAnnotation is the spec annotation the runc v2 shim reads to
@@ -355,14 +357,14 @@ func (r *Runtime) Containers(ctx context.Context) ([]Container, error) {
 // Close stops copying the logs of the tasks this Runtime started or
 // attached to. The containers keep running and their FIFOs stay, so that
 // the next Runtime can Attach to them; Close is for the agent's exit. The
-// stdin it holds is closed, as the agent's exit would close it.
+// containers' stdin stays open: the shims hold it.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	ios := r.ios
 	r.ios = map[string]*taskIO{}
 	r.mu.Unlock()
 	for _, tio := range ios {
-		tio.lio.closeStdin()
+		tio.lio.releaseStdin()
 		tio.io.Cancel()
 		<-tio.done
 	}

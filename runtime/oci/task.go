@@ -94,6 +94,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		lio.abort()
 		return wrap(fmt.Errorf("create task: %w", err))
 	}
+	if lio.stdin != nil {
+		lio.stdin.setCloser(r.stdinCloser(c, task))
+	}
 	r.track(id, lio.follow(task.IO()))
 
 	if err := task.Start(ctx); err != nil {
@@ -162,15 +165,15 @@ func (l *logIO) opts(fifoDir string) []cio.Opt {
 
 // abort closes the log when no copier was started.
 func (l *logIO) abort() {
-	l.closeStdin()
+	l.releaseStdin()
 	l.log.Close()
 }
 
-// closeStdin ends the copy into the stdin FIFO, which closes the
-// process's stdin.
-func (l *logIO) closeStdin() {
+// releaseStdin ends the copy into the stdin FIFO; the process's stdin
+// stays open (the shim holds it).
+func (l *logIO) releaseStdin() {
 	if l.stdin != nil {
-		l.stdin.close()
+		l.stdin.release()
 	}
 }
 
@@ -218,11 +221,14 @@ func (r *Runtime) Attach(ctx context.Context, id string) error {
 	if err != nil {
 		return wrap(err)
 	}
-	// The shim closed the process's stdin when the earlier Runtime's end
-	// of the FIFO closed (it copies until EOF and has no way to take a new
-	// writer), so there is no stdin to reconnect: attached clients get the
-	// output only.
-	lio.stdin = nil
+	if lio.stdin != nil {
+		// The shim keeps the stdin FIFO open, for this Runtime to write
+		// into again, unless a StdinOnce close let it go.
+		resp, err := r.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+		if closed := labels[labelStdinClosed]; err == nil && resp.Process != nil && closed != "" && resp.Process.Stdin == closed {
+			lio.stdin = nil
+		}
+	}
 	task, err := c.Task(ctx, cio.NewAttach(lio.opts(r.fifoDir)...))
 	if errdefs.IsNotFound(err) {
 		lio.abort()
@@ -235,6 +241,9 @@ func (r *Runtime) Attach(ctx context.Context, id string) error {
 	if task.IO() == nil {
 		lio.abort()
 		return nil
+	}
+	if lio.stdin != nil {
+		lio.stdin.setCloser(r.stdinCloser(c, task))
 	}
 	r.track(id, lio.follow(task.IO()))
 	return nil
@@ -283,7 +292,7 @@ func (r *Runtime) closeIO(id string) {
 	if tio == nil {
 		return
 	}
-	tio.lio.closeStdin()
+	tio.lio.releaseStdin()
 	tio.io.Cancel()
 	<-tio.done
 	tio.io.Close()
