@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -32,60 +31,13 @@ spec:
     tty: true
 `)
 	nt.waitRunning(t, ns, "shell")
-	cfg := nt.RESTConfig(t)
-	req := nt.clientset(t).CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name("shell").SubResource("attach").
-		VersionedParams(&corev1.PodAttachOptions{Container: "sh", Stdin: true, Stdout: true, TTY: true}, scheme.ParameterCodec)
-	for _, proto := range []struct {
-		name string
-		new  func(u *url.URL) (remotecommand.Executor, error)
-	}{
-		{"websocket", func(u *url.URL) (remotecommand.Executor, error) {
-			return remotecommand.NewWebSocketExecutor(cfg, "GET", u.String())
-		}},
-		{"spdy", func(u *url.URL) (remotecommand.Executor, error) {
-			return remotecommand.NewSPDYExecutor(cfg, "POST", u)
-		}},
-	} {
-		t.Run(proto.name, func(t *testing.T) {
-			exec, err := proto.new(req.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			stdin, stdinW := io.Pipe()
-			defer stdinW.Close()
-			var out syncBuffer
-			done := make(chan error, 1)
-			go func() {
-				done <- exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: &out, Tty: true,
-					TerminalSizeQueue: &fixedSize{size: remotecommand.TerminalSize{Width: 91, Height: 27}}})
-			}()
-			// The attachment is in place some time after the stream opens;
-			// what is typed before it reaches the shell all the same, but
-			// its answer may come out before this client listens. Asking
-			// again until the answer shows covers both.
-			send := func(line, want string) {
-				t.Helper()
-				for deadline := time.Now().Add(time.Minute); !strings.Contains(out.String(), want); time.Sleep(500 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatalf("no %q from the shell: %q", want, out.String())
-					}
-					select {
-					case err := <-done:
-						t.Fatalf("attach ended: %v (output %q)", err, out.String())
-					default:
-					}
-					if _, err := io.WriteString(stdinW, line); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			send("echo attached-$((6*7))\n", "attached-42\r\n")
+	for _, proto := range []string{"websocket", "spdy"} {
+		t.Run(proto, func(t *testing.T) {
+			sess := nt.attachTTY(t, ns, "shell", "sh", proto)
+			sess.send(t, "echo attached-$((6*7))\n", "attached-42\r\n")
 			// The size the client sent is the console's.
-			send("stty size\n", "27 91\r\n")
-			cancel()
-			<-done
+			sess.send(t, "stty size\n", "27 91\r\n")
+			sess.close()
 		})
 	}
 	// Both clients have gone; the shell goes on.
@@ -199,4 +151,69 @@ func (nt *nodeTest) waitPhase(t *testing.T, ns, name string, phase corev1.PodPha
 			t.Fatalf("pod %s/%s did not reach %s: %s", ns, name, phase, r)
 		}
 	}
+}
+
+// ttySession is a client attached with a TTY through the API server.
+type ttySession struct {
+	stdin  *io.PipeWriter
+	out    *syncBuffer
+	done   chan error
+	cancel context.CancelFunc
+}
+
+// attachTTY attaches to the container with client-go's executor for proto
+// ("websocket" or "spdy"), with a 91x27 terminal.
+func (nt *nodeTest) attachTTY(t *testing.T, ns, pod, container, proto string) *ttySession {
+	t.Helper()
+	cfg := nt.RESTConfig(t)
+	req := nt.clientset(t).CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("attach").
+		VersionedParams(&corev1.PodAttachOptions{Container: container, Stdin: true, Stdout: true, TTY: true}, scheme.ParameterCodec)
+	var exec remotecommand.Executor
+	var err error
+	if proto == "spdy" {
+		exec, err = remotecommand.NewSPDYExecutor(cfg, "POST", req.URL())
+	} else {
+		exec, err = remotecommand.NewWebSocketExecutor(cfg, "GET", req.URL().String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	stdin, stdinW := io.Pipe()
+	s := &ttySession{stdin: stdinW, out: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
+	go func() {
+		s.done <- exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: s.out, Tty: true,
+			TerminalSizeQueue: &fixedSize{size: remotecommand.TerminalSize{Width: 91, Height: 27}}})
+	}()
+	t.Cleanup(s.close)
+	return s
+}
+
+// send types line until the terminal shows want. The attachment is in
+// place some time after the stream opens; what is typed before it reaches
+// the shell all the same, but its answer may come out before this client
+// listens. Asking again until the answer shows covers both.
+func (s *ttySession) send(t *testing.T, line, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.out.String(), want); time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q from the shell: %q", want, s.out.String())
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			t.Fatalf("attach ended: %v (output %q)", err, s.out.String())
+		default:
+		}
+		if _, err := io.WriteString(s.stdin, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (s *ttySession) close() {
+	s.cancel()
+	s.stdin.Close()
+	<-s.done
+	s.done <- nil
 }
