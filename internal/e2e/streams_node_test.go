@@ -50,6 +50,9 @@ func TestNodeStreams(t *testing.T) {
 			{"Exec", testExec},
 			{"PortForward", testPortForward},
 			{"Attach", testAttach},
+			{"AttachTTY", testAttachTTY},
+			{"AttachStdin", testAttachStdin},
+			{"AttachStdinOnce", testAttachStdinOnce},
 			{"AgentAuth", testAgentAuth},
 			{"Discovery", testStreamsDiscovery},
 		} {

@@ -26,6 +26,10 @@ const (
 	labelLogPath   = "io.wasmkube.log-path"
 	labelWarnings  = "io.wasmkube.warnings"
 	labelStartedAt = "io.wasmkube.started-at"
+	labelStdin     = "io.wasmkube.stdin" // "true", or "once" for StdinOnce
+	labelTTY       = "io.wasmkube.tty"
+	// The stdin FIFO of the task whose stdin a StdinOnce close ended.
+	labelStdinClosed = "io.wasmkube.stdin-closed"
 )
 
 // shimGroupAnnotation is the spec annotation the runc v2 shim reads to
@@ -157,11 +161,17 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
 	specOpts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
 		oci.WithProcessArgs(args...),
+	}
+	if s.TTY {
+		// Before the environment, so a declared TERM wins over xterm.
+		specOpts = append(specOpts, oci.WithTTY)
+	}
+	specOpts = append(specOpts,
 		// The cgroupfs form (a path, not systemd's slice:prefix:name): runc
 		// is not configured for the systemd driver, and an edge node may
 		// have no systemd at all.
 		oci.WithCgroup(path.Join(parent, s.ID)),
-	}
+	)
 	if len(s.Env) > 0 {
 		specOpts = append(specOpts, oci.WithEnv(s.Env))
 	}
@@ -204,6 +214,15 @@ func (r *Runtime) Create(ctx context.Context, s Spec) (err error) {
 	labels := map[string]string{labelLogPath: logPath}
 	for k, v := range s.Labels {
 		labels[k] = v
+	}
+	switch {
+	case s.Stdin && s.StdinOnce:
+		labels[labelStdin] = "once"
+	case s.Stdin:
+		labels[labelStdin] = "true"
+	}
+	if s.TTY {
+		labels[labelTTY] = "true"
 	}
 	if len(warnings) > 0 {
 		labels[labelWarnings] = strings.Join(warnings, "; ")
@@ -337,13 +356,15 @@ func (r *Runtime) Containers(ctx context.Context) ([]Container, error) {
 
 // Close stops copying the logs of the tasks this Runtime started or
 // attached to. The containers keep running and their FIFOs stay, so that
-// the next Runtime can Attach to them; Close is for the agent's exit.
+// the next Runtime can Attach to them; Close is for the agent's exit. The
+// containers' stdin stays open: the shims hold it.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	ios := r.ios
 	r.ios = map[string]*taskIO{}
 	r.mu.Unlock()
 	for _, tio := range ios {
+		tio.lio.releaseStdin()
 		tio.io.Cancel()
 		<-tio.done
 	}

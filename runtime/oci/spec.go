@@ -44,6 +44,13 @@ type Spec struct {
 	// <log dir>/<ID>.log.
 	LogPath string
 
+	// Stdin starts the process with a stdin that the Runtime holds open
+	// and that attached clients write into; StdinOnce closes it once the
+	// first client that sent stdin has gone (without TTY, as the CRI
+	// plugin does). TTY runs the process on a terminal: its output is one
+	// stream, logged as stdout.
+	Stdin, StdinOnce, TTY bool
+
 	// Resource limits; zero means unset. A limit whose cgroup controller the
 	// machine lacks is left out and reported in State.Warnings rather than
 	// failing the container.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,7 +85,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return wrap(err)
 	}
 
-	lio, err := r.openLogIO(labels[labelLogPath])
+	lio, err := r.openLogIO(labels)
 	if err != nil {
 		return wrap(err)
 	}
@@ -92,6 +93,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err != nil {
 		lio.abort()
 		return wrap(fmt.Errorf("create task: %w", err))
+	}
+	if lio.stdin != nil {
+		lio.stdin.setCloser(r.stdinCloser(c, task))
 	}
 	r.track(id, lio.follow(task.IO()))
 
@@ -110,13 +114,19 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	return nil
 }
 
-// logIO is a container's log file with the writers cio's copiers feed.
+// logIO is a container's log file with the writers cio's copiers feed,
+// and the stdin the Runtime holds for it.
 type logIO struct {
 	log            *criLog
 	stdout, stderr *streamWriter
+	stdin          *stdinPipe // nil: the process has no stdin, or it is closed
+	tty            bool       // one output stream, from a terminal
 }
 
-func (r *Runtime) openLogIO(logPath string) (*logIO, error) {
+// openLogIO opens the log of the container whose labels are given, with
+// the stdin and terminal that Create recorded for it.
+func (r *Runtime) openLogIO(labels map[string]string) (*logIO, error) {
+	logPath := labels[labelLogPath]
 	if logPath == "" {
 		return nil, errors.New("container has no log path label: not created by this package")
 	}
@@ -124,19 +134,48 @@ func (r *Runtime) openLogIO(logPath string) (*logIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logIO{
+	l := &logIO{
 		log:    lg,
 		stdout: &streamWriter{log: lg, stream: streamStdout},
 		stderr: &streamWriter{log: lg, stream: streamStderr},
-	}, nil
+		tty:    labels[labelTTY] == "true",
+	}
+	if v := labels[labelStdin]; v != "" {
+		l.stdin = newStdinPipe(v == "once")
+	}
+	return l, nil
 }
 
 func (l *logIO) opts(fifoDir string) []cio.Opt {
-	return []cio.Opt{cio.WithStreams(nil, l.stdout, l.stderr), cio.WithFIFODir(fifoDir)}
+	// Untyped nils: cio leaves a nil stream's FIFO out.
+	var stdin io.Reader
+	if l.stdin != nil {
+		stdin = l.stdin.r
+	}
+	var stderr io.Writer = l.stderr
+	if l.tty {
+		stderr = nil
+	}
+	opts := []cio.Opt{cio.WithStreams(stdin, l.stdout, stderr), cio.WithFIFODir(fifoDir)}
+	if l.tty {
+		opts = append(opts, cio.WithTerminal)
+	}
+	return opts
 }
 
 // abort closes the log when no copier was started.
-func (l *logIO) abort() { l.log.Close() }
+func (l *logIO) abort() {
+	l.releaseStdin()
+	l.log.Close()
+}
+
+// releaseStdin ends the copy into the stdin FIFO; the process's stdin
+// stays open (the shim holds it).
+func (l *logIO) releaseStdin() {
+	if l.stdin != nil {
+		l.stdin.release()
+	}
+}
 
 // follow finishes the log once the task's streams end: their unterminated
 // last lines are written and the file closed.
@@ -178,9 +217,17 @@ func (r *Runtime) Attach(ctx context.Context, id string) error {
 	if err != nil {
 		return wrap(err)
 	}
-	lio, err := r.openLogIO(labels[labelLogPath])
+	lio, err := r.openLogIO(labels)
 	if err != nil {
 		return wrap(err)
+	}
+	if lio.stdin != nil {
+		// The shim keeps the stdin FIFO open, for this Runtime to write
+		// into again, unless a StdinOnce close let it go.
+		resp, err := r.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+		if closed := labels[labelStdinClosed]; err == nil && resp.Process != nil && closed != "" && resp.Process.Stdin == closed {
+			lio.stdin = nil
+		}
 	}
 	task, err := c.Task(ctx, cio.NewAttach(lio.opts(r.fifoDir)...))
 	if errdefs.IsNotFound(err) {
@@ -194,6 +241,9 @@ func (r *Runtime) Attach(ctx context.Context, id string) error {
 	if task.IO() == nil {
 		lio.abort()
 		return nil
+	}
+	if lio.stdin != nil {
+		lio.stdin.setCloser(r.stdinCloser(c, task))
 	}
 	r.track(id, lio.follow(task.IO()))
 	return nil
@@ -242,6 +292,7 @@ func (r *Runtime) closeIO(id string) {
 	if tio == nil {
 		return
 	}
+	tio.lio.releaseStdin()
 	tio.io.Cancel()
 	<-tio.done
 	tio.io.Close()

@@ -320,6 +320,17 @@ func (m *Manager) adopt(ctx context.Context) error {
 		return fmt.Errorf("pods: adopt running containers: %w", err)
 	}
 	recs := adopt(cs)
+	// The output, stdin and terminal of the containers still running go
+	// on through the FIFOs their shims hold.
+	if a, ok := m.cfg.Runtime.(interface {
+		Attach(ctx context.Context, id string) error
+	}); ok {
+		for _, c := range cs {
+			if err := a.Attach(ctx, c.ID); err != nil {
+				m.log.Warn("pods: reattach to a container", "id", c.ID, "err", err)
+			}
+		}
+	}
 	for uid, rec := range recs {
 		if sb, err := m.cfg.Sandboxes.Adopt(uid); err == nil {
 			rec.sandbox = sb

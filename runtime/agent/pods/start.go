@@ -157,6 +157,9 @@ func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, rec *recor
 		LogPath:      filepath.Join(m.logDir(pod.Namespace, pod.Name, pod.UID), c.Name, strconv.Itoa(n)+".log"),
 		CgroupParent: sb.cgroupParent,
 		ShimGroup:    string(pod.UID),
+		Stdin:        c.Stdin,
+		StdinOnce:    c.StdinOnce,
+		TTY:          c.TTY,
 	}
 	if !sb.hostNetwork {
 		s.Hostname = podHostname(pod)

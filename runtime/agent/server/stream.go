@@ -65,23 +65,7 @@ func (e *executor) ExecInContainer(ctx context.Context, _, _, _ string, cmd []st
 		o.Resize = sizes
 		done := make(chan struct{})
 		defer close(done)
-		go func() {
-			for {
-				select {
-				case <-done:
-					return
-				case sz, ok := <-resize:
-					if !ok {
-						return
-					}
-					select {
-					case sizes <- oci.TerminalSize{Width: sz.Width, Height: sz.Height}:
-					case <-done:
-						return
-					}
-				}
-			}
-		}()
+		go relayResizes(resize, sizes, done)
 	}
 	code, err := e.rt.Exec(ctx, e.id, o)
 	if err != nil {
@@ -95,8 +79,8 @@ func (e *executor) ExecInContainer(ctx context.Context, _, _, _ string, cmd []st
 }
 
 // attach serves /attach/{ns}/{pod}/{container}: the running container's
-// output from now on. The container's stdin and TTY are not offered: its
-// process is started with its output going to the log only.
+// output from now on, its stdin when it was started with one, and its
+// terminal when it has one.
 func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	streamOpts, err := remotecommand.NewOptions(r)
 	if err != nil {
@@ -118,23 +102,49 @@ type attacher struct {
 	id string
 }
 
-func (a *attacher) AttachContainer(ctx context.Context, _, _, _ string, in io.Reader, out, errw io.WriteCloser, tty bool, _ <-chan remotecommand.TerminalSize) error {
-	if tty {
-		return errors.New("the container was not started with a TTY")
-	}
+// AttachContainer ignores the client's tty flag: as with the CRI plugin,
+// the container's own TTY decides (kubectl asks for one only when the pod
+// spec has it).
+func (a *attacher) AttachContainer(ctx context.Context, _, _, _ string, in io.Reader, out, errw io.WriteCloser, _ bool, resize <-chan remotecommand.TerminalSize) error {
 	var o oci.AttachOptions
+	// Nil streams stay nil interfaces, which AttachStreams leaves
+	// unconnected.
+	if in != nil {
+		o.Stdin = in
+	}
 	if out != nil {
 		o.Stdout = out
 	}
 	if errw != nil {
 		o.Stderr = errw
 	}
-	if in != nil {
-		// Stdin is not wired to the container; reading the client's side
-		// to its end notices a client that leaves.
-		go func() { _, _ = io.Copy(io.Discard, in) }()
+	if resize != nil {
+		sizes := make(chan oci.TerminalSize)
+		o.Resize = sizes
+		done := make(chan struct{})
+		defer close(done)
+		go relayResizes(resize, sizes, done)
 	}
 	return a.rt.AttachStreams(ctx, a.id, o)
+}
+
+// relayResizes passes the protocol's terminal sizes on as the runtime's.
+func relayResizes(in <-chan remotecommand.TerminalSize, out chan<- oci.TerminalSize, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case sz, ok := <-in:
+			if !ok {
+				return
+			}
+			select {
+			case out <- oci.TerminalSize{Width: sz.Width, Height: sz.Height}:
+			case <-done:
+				return
+			}
+		}
+	}
 }
 
 // portForward serves /portForward/{ns}/{pod}: each stream is a connection

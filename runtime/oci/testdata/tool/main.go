@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -56,6 +58,26 @@ func main() {
 		for {
 			time.Sleep(time.Hour)
 		}
+	case "stdin":
+		// Echoes stdin's lines; "size" asks for the terminal's size. At
+		// the end of stdin it says so, then exits with "stdin exit" or
+		// stays.
+		fmt.Println(terminalSize())
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if sc.Text() == "size" {
+				fmt.Println(terminalSize())
+				continue
+			}
+			fmt.Println("got:" + sc.Text())
+		}
+		fmt.Println("stdin-closed")
+		if len(os.Args) > 2 && os.Args[2] == "exit" {
+			return
+		}
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "oom":
 		var keep [][]byte
 		for {
@@ -69,4 +91,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+// terminalSize reports stdout's terminal size, or that it is no terminal.
+func terminalSize() string {
+	var ws struct{ row, col, x, y uint16 }
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, 1, syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws))); errno != 0 {
+		return "no-tty"
+	}
+	return fmt.Sprintf("tty %dx%d", ws.col, ws.row)
 }
