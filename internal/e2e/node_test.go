@@ -76,6 +76,8 @@ func TestNode(t *testing.T) {
 			{"ActiveDeadline", testActiveDeadline},
 			{"HostNetwork", testHostNetwork},
 			{"ImagePullFails", testImagePullFails},
+			{"ExamplePersistentVolume", testExamplePersistentVolume},
+			{"ExampleProbes", testExampleProbes},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
