@@ -117,7 +117,7 @@ func (c *collector) checkOwners(ctx context.Context, n *node) error {
 		return c.setOwnerRefs(ctx, obj, n.gvr, keep)
 	case nWaiting > 0 && len(c.graph.dependentsOf(n.uid)) > 0:
 		// An owner waits for us, and we have dependents: they go first.
-		return c.delete(ctx, n, metav1.DeletePropagationForeground)
+		return c.delete(ctx, obj, n, metav1.DeletePropagationForeground)
 	}
 	policy := metav1.DeletePropagationBackground
 	for _, f := range obj.GetFinalizers() {
@@ -128,17 +128,22 @@ func (c *collector) checkOwners(ctx context.Context, n *node) error {
 			policy = metav1.DeletePropagationForeground
 		}
 	}
-	return c.delete(ctx, n, policy)
+	return c.delete(ctx, obj, n, policy)
 }
 
-func (c *collector) delete(ctx context.Context, n *node, policy metav1.DeletionPropagation) error {
+// delete deletes the dependent as it was read (obj): the resourceVersion
+// precondition makes a dependent changed since (its owner references
+// dropped by an orphaning owner, say) a conflict rather than a victim of
+// a decision made on its old references; its update event brings it back
+// to be judged again.
+func (c *collector) delete(ctx context.Context, obj *unstructured.Unstructured, n *node, policy metav1.DeletionPropagation) error {
 	err := c.resource(n.gvr, n.namespace).Delete(ctx, n.name, metav1.DeleteOptions{
-		Preconditions:     &metav1.Preconditions{UID: ptr.To(n.uid)},
+		Preconditions:     &metav1.Preconditions{UID: ptr.To(n.uid), ResourceVersion: ptr.To(obj.GetResourceVersion())},
 		PropagationPolicy: ptr.To(policy),
 	})
 	if err != nil {
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-			return nil // gone, or replaced by a new object of the same name
+			return nil // gone, replaced by a new object of the same name, or changed since it was read
 		}
 		return fmt.Errorf("deleting %s %s/%s: %w", n.gvr.Resource, n.namespace, n.name, err)
 	}
