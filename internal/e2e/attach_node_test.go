@@ -12,12 +12,8 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 )
 
-// testAttachTTY: a `stdin: true, tty: true` shell is driven through the
-// API server's attach with client-go's executors, over websockets (v5)
-// and SPDY; the client's terminal size reaches the container's console.
-func testAttachTTY(t *testing.T, nt *nodeTest) {
-	ns := nt.namespace(t, "attachtty")
-	nt.apply(t, ns, `apiVersion: v1
+// ttyShellPod is a shell on a terminal, driven by attached clients.
+const ttyShellPod = `apiVersion: v1
 kind: Pod
 metadata:
   name: shell
@@ -25,11 +21,32 @@ spec:
   terminationGracePeriodSeconds: 1
   containers:
   - name: sh
-    image: `+busyboxImage+`
+    image: ` + busyboxImage + `
     command: ["sh"]
     stdin: true
     tty: true
-`)
+`
+
+// stdinReaderPod echoes each line of its stdin, and says when stdin ends.
+const stdinReaderPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: reader
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: ` + busyboxImage + `
+    command: ["sh", "-c", "while read l; do echo got:$l; done; echo stdin-closed"]
+    stdin: true
+`
+
+// testAttachTTY: a `stdin: true, tty: true` shell is driven through the
+// API server's attach with client-go's executors, over websockets (v5)
+// and SPDY; the client's terminal size reaches the container's console.
+func testAttachTTY(t *testing.T, nt *nodeTest) {
+	ns := nt.namespace(t, "attachtty")
+	nt.apply(t, ns, ttyShellPod)
 	nt.waitRunning(t, ns, "shell")
 	for _, proto := range []string{"websocket", "spdy"} {
 		t.Run(proto, func(t *testing.T) {
@@ -51,23 +68,9 @@ spec:
 // its log.
 func testAttachStdin(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "attachin")
-	nt.apply(t, ns, `apiVersion: v1
-kind: Pod
-metadata:
-  name: reader
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: app
-    image: `+busyboxImage+`
-    command: ["sh", "-c", "while read l; do echo got:$l; done; echo stdin-closed"]
-    stdin: true
-`)
+	nt.apply(t, ns, stdinReaderPod)
 	nt.waitRunning(t, ns, "reader")
-	for _, proto := range []struct {
-		name string
-		env  []string
-	}{{"websocket", nil}, {"spdy", spdyOnly}} {
+	for _, proto := range kubectlProtocols {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()

@@ -15,31 +15,7 @@ import (
 func TestAgentKill9Attach(t *testing.T) {
 	n, nt := startSplitTest(t, SplitNodeOptions{})
 	ns := nt.namespace(t, "kill9attach")
-	nt.apply(t, ns, `apiVersion: v1
-kind: Pod
-metadata:
-  name: shell
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: sh
-    image: `+busyboxImage+`
-    command: ["sh"]
-    stdin: true
-    tty: true
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: reader
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: app
-    image: `+busyboxImage+`
-    command: ["sh", "-c", "while read l; do echo got:$l; done; echo stdin-closed"]
-    stdin: true
-`)
+	nt.apply(t, ns, ttyShellPod+"---\n"+stdinReaderPod)
 	nt.waitRunning(t, ns, "shell")
 	nt.waitRunning(t, ns, "reader")
 	sess := nt.attachTTY(t, ns, "shell", "sh", "websocket")

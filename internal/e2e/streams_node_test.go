@@ -91,6 +91,13 @@ func (nt *nodeTest) kubectlEnv(t *testing.T, env []string, stdin string, args ..
 // spdyOnly makes kubectl skip its websocket protocols.
 var spdyOnly = []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false", "KUBECTL_PORT_FORWARD_WEBSOCKETS=false"}
 
+// kubectlProtocols are kubectl's two ways to stream: websockets, which it
+// tries first, and SPDY, its fallback.
+var kubectlProtocols = []struct {
+	name string
+	env  []string
+}{{"websocket", nil}, {"spdy", spdyOnly}}
+
 const tickerScript = `echo early; sleep 4; i=0; while true; do echo "tick $i"; echo "err $i" >&2; i=$((i+1)); sleep 1; done`
 
 // testLogs: a Deployment's container logs, read with kubectl's options.
@@ -357,10 +364,7 @@ func testExec(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "exec")
 	nt.apply(t, ns, pairManifest)
 	nt.waitRunning(t, ns, "pair")
-	for _, proto := range []struct {
-		name string
-		env  []string
-	}{{"websocket", nil}, {"spdy", spdyOnly}} {
+	for _, proto := range kubectlProtocols {
 		t.Run(proto.name, func(t *testing.T) {
 			r := nt.kubectlEnv(t, proto.env, "", "-n", ns, "exec", "pair", "-c", "b", "--", "sh", "-c", "echo out; echo err >&2; cat /tmp/who")
 			if r.ExitCode != 0 || r.Stdout != "out\nfrom-b\n" || r.Stderr != "err\n" {
@@ -438,10 +442,7 @@ spec:
     image: `+helloImage+`
 `)
 	nt.waitRunning(t, ns, "hello")
-	for _, proto := range []struct {
-		name string
-		env  []string
-	}{{"websocket", nil}, {"spdy", spdyOnly}} {
+	for _, proto := range kubectlProtocols {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
@@ -561,10 +562,7 @@ spec:
     command: ["sh", "-c", `+strconv.Quote(tickerScript)+`]
 `)
 	nt.waitRunning(t, ns, "ticker")
-	for _, proto := range []struct {
-		name string
-		env  []string
-	}{{"websocket", nil}, {"spdy", spdyOnly}} {
+	for _, proto := range kubectlProtocols {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()

@@ -49,25 +49,10 @@ type executor struct {
 }
 
 func (e *executor) ExecInContainer(ctx context.Context, _, _, _ string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, _ time.Duration) error {
-	o := oci.ExecOptions{Cmd: cmd, TTY: tty}
-	// Nil streams stay nil interfaces, which Exec leaves unconnected.
-	if in != nil {
-		o.Stdin = in
-	}
-	if out != nil {
-		o.Stdout = out
-	}
-	if errw != nil {
-		o.Stderr = errw
-	}
-	if resize != nil {
-		sizes := make(chan oci.TerminalSize)
-		o.Resize = sizes
-		done := make(chan struct{})
-		defer close(done)
-		go relayResizes(resize, sizes, done)
-	}
-	code, err := e.rt.Exec(ctx, e.id, o)
+	cs := newClientStreams(in, out, errw, resize)
+	defer cs.close()
+	code, err := e.rt.Exec(ctx, e.id, oci.ExecOptions{Cmd: cmd, TTY: tty,
+		Stdin: cs.stdin, Stdout: cs.stdout, Stderr: cs.stderr, Resize: cs.sizes})
 	if err != nil {
 		return err
 	}
@@ -106,26 +91,10 @@ type attacher struct {
 // the container's own TTY decides (kubectl asks for one only when the pod
 // spec has it).
 func (a *attacher) AttachContainer(ctx context.Context, _, _, _ string, in io.Reader, out, errw io.WriteCloser, _ bool, resize <-chan remotecommand.TerminalSize) error {
-	var o oci.AttachOptions
-	// Nil streams stay nil interfaces, which AttachStreams leaves
-	// unconnected.
-	if in != nil {
-		o.Stdin = in
-	}
-	if out != nil {
-		o.Stdout = out
-	}
-	if errw != nil {
-		o.Stderr = errw
-	}
-	if resize != nil {
-		sizes := make(chan oci.TerminalSize)
-		o.Resize = sizes
-		done := make(chan struct{})
-		defer close(done)
-		go relayResizes(resize, sizes, done)
-	}
-	return a.rt.AttachStreams(ctx, a.id, o)
+	cs := newClientStreams(in, out, errw, resize)
+	defer cs.close()
+	return a.rt.AttachStreams(ctx, a.id, oci.AttachOptions{
+		Stdin: cs.stdin, Stdout: cs.stdout, Stderr: cs.stderr, Resize: cs.sizes})
 }
 
 // relayResizes passes the protocol's terminal sizes on as the runtime's.
@@ -229,3 +198,35 @@ func (f *forwarder) dial(ctx context.Context, port int32) (net.Conn, error) {
 	}
 	return res.conn, nil
 }
+
+// clientStreams are a client's streams as the runtime takes them. Streams
+// the client did not ask for stay nil interfaces (not typed nils), which
+// the runtime leaves unconnected; its terminal sizes are relayed until
+// close.
+type clientStreams struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	sizes          <-chan oci.TerminalSize
+	done           chan struct{}
+}
+
+func newClientStreams(in io.Reader, out, errw io.WriteCloser, resize <-chan remotecommand.TerminalSize) *clientStreams {
+	cs := &clientStreams{done: make(chan struct{})}
+	if in != nil {
+		cs.stdin = in
+	}
+	if out != nil {
+		cs.stdout = out
+	}
+	if errw != nil {
+		cs.stderr = errw
+	}
+	if resize != nil {
+		sizes := make(chan oci.TerminalSize)
+		cs.sizes = sizes
+		go relayResizes(resize, sizes, cs.done)
+	}
+	return cs
+}
+
+func (cs *clientStreams) close() { close(cs.done) }
