@@ -49,6 +49,26 @@ func (n *Node) leftovers(uids []types.UID, all bool) []leftover {
 	out = append(out, leftoverCgroups(uids)...)
 	out = append(out, n.leftoverLinks(uids, all)...)
 	out = append(out, n.leftoverClaims(mentions)...)
+	if all {
+		out = append(out, n.leftoverNodeCgroup()...)
+	}
+	return out
+}
+
+// leftoverNodeCgroup finds the node's parent of pod cgroups, which a
+// stopping agent removes once its pods are gone.
+func (n *Node) leftoverNodeCgroup() []leftover {
+	hs, err := cgroups.Hierarchies()
+	if err != nil {
+		return []leftover{{what: "cgroup hierarchies unreadable: " + err.Error()}}
+	}
+	var out []leftover
+	for _, h := range hs {
+		dir := filepath.Join(h.Mountpoint, cgroupRoot, n.Name)
+		if _, err := os.Stat(dir); err == nil {
+			out = append(out, leftover{what: "node cgroup " + dir, clean: func() error { return removeCgroup(dir) }})
+		}
+	}
 	return out
 }
 
