@@ -21,5 +21,10 @@
 //     guest is stopped wherever it is, including in a sleep. The exit code is
 //     137, as for SIGKILL.
 //
+// Preopens are wazero's directory mounts. wazero follows symbolic links
+// on the host, so a link inside a preopen (which another container sharing
+// the volume could create) reaches outside it: preopens do not yet confine
+// a guest against links.
+//
 // Sockets are not part of this package.
 package wasm

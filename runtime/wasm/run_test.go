@@ -187,13 +187,14 @@ func TestCancel(t *testing.T) {
 			defer cancel()
 			started := make(chan struct{})
 			stdout := &notifyWriter{first: started}
-			done := make(chan Result, 1)
+			type ended struct {
+				res Result
+				err error
+			}
+			done := make(chan ended, 1)
 			go func() {
 				res, err := m.Run(ctx, WithArgv("exit", mode), WithStdout(stdout))
-				if err != nil {
-					t.Errorf("run: %v", err)
-				}
-				done <- res
+				done <- ended{res, err}
 			}()
 			select {
 			case <-started:
@@ -202,9 +203,12 @@ func TestCancel(t *testing.T) {
 			}
 			cancel()
 			select {
-			case res := <-done:
-				if res.Termination != Killed || res.ExitCode != ExitCodeKilled {
-					t.Errorf("result %+v, want killed", res)
+			case e := <-done:
+				if e.err != nil {
+					t.Fatalf("run: %v", e.err)
+				}
+				if e.res.Termination != Killed || e.res.ExitCode != ExitCodeKilled || e.res.Reason() != "Error" {
+					t.Errorf("result %+v, want killed", e.res)
 				}
 			case <-time.After(time.Minute):
 				t.Fatal("the guest still runs a minute after its context was cancelled")
