@@ -1,0 +1,118 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// guests builds the testdata programs for wasip1, each once per test
+// binary, and shares one compilation cache between the tests, so that each
+// module is also compiled once.
+type guests struct {
+	dir string
+
+	mu    sync.Mutex
+	built map[string][]byte
+}
+
+// shared is set up by TestMain before any test runs and only read after.
+var shared *guests
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wasmrun")
+	if err != nil {
+		panic(err)
+	}
+	shared = &guests{dir: dir, built: map[string][]byte{}}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildGuest builds testdata/<name> with GOOS=wasip1 GOARCH=wasm and
+// returns the module's bytes.
+func buildGuest(t *testing.T, name string) []byte {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if bin, ok := shared.built[name]; ok {
+		return bin
+	}
+	_, self, _, _ := runtime.Caller(0)
+	out := filepath.Join(shared.dir, "bin", name+".wasm")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, ".")
+	cmd.Dir = filepath.Join(filepath.Dir(self), "testdata", name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=wasip1", "GOARCH=wasm")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build testdata/%s for wasip1: %v\n%s", name, err, msg)
+	}
+	bin, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared.built[name] = bin
+	return bin
+}
+
+// compileGuest builds and compiles testdata/<name> in a Runtime on the
+// tests' shared cache directory, with the guest's name as its digest.
+func compileGuest(t *testing.T, name string, opts ...CompileOption) *Module {
+	t.Helper()
+	bin := buildGuest(t, name)
+	rt := New(WithCacheDir(filepath.Join(shared.dir, "cache")))
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := rt.Compile(ctx, "sha256:test-"+name, bin, opts...)
+	if err != nil {
+		t.Fatalf("compile %s: %v", name, err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
+// output is a Run's stdout and stderr.
+type output struct{ stdout, stderr syncBuffer }
+
+func (o *output) opts() []RunOption {
+	return []RunOption{WithStdout(&o.stdout), WithStderr(&o.stderr)}
+}
+
+// run runs m to its end with a generous timeout, failing the test if the
+// instance cannot start.
+func run(t *testing.T, m *Module, opts ...RunOption) (Result, *output) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var o output
+	res, err := m.Run(ctx, append(o.opts(), opts...)...)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return res, &o
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the guest writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,143 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// pageSize is the size of a WebAssembly linear memory page.
+const pageSize = 65536
+
+// ErrMemoryLimit is returned (wrapped) by Compile when the module's
+// declared memory does not fit its memory limit: the container could never
+// start, which the caller reports as OOMKilled.
+var ErrMemoryLimit = errors.New("module memory exceeds the memory limit")
+
+// Module is a compiled module with the limits of the container it runs
+// as. Each Run is a new, independent instance of it.
+type Module struct {
+	digest      string
+	memoryLimit int64 // bytes; 0 is no limit beyond wasm's 4 GiB
+	fromCache   bool
+	rt          wazero.Runtime
+	compiled    wazero.CompiledModule
+}
+
+// CompileOption configures a Module.
+type CompileOption func(*Module)
+
+// WithMemoryLimit caps the module's linear memory at limit bytes (a
+// container's resources.limits.memory), rounded down to whole 64 KiB pages.
+// A guest asking for more is refused the memory; if it then fails, the Run
+// ends OOMKilled.
+func WithMemoryLimit(limit int64) CompileOption {
+	return func(m *Module) { m.memoryLimit = limit }
+}
+
+// Compile compiles the module bin of the image digest, or loads the code
+// compiled earlier for that digest from the cache. Close the Module when
+// the container is gone.
+func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts ...CompileOption) (*Module, error) {
+	if !IsWasm(bin) {
+		return nil, fmt.Errorf("image %s: not a WebAssembly module (no \\0asm magic)", digest)
+	}
+	m := &Module{digest: digest}
+	for _, o := range opts {
+		o(m)
+	}
+	limitPages := uint32(0)
+	if m.memoryLimit != 0 {
+		if m.memoryLimit < pageSize {
+			return nil, fmt.Errorf("memory limit %d is less than one 64 KiB page: %w", m.memoryLimit, ErrMemoryLimit)
+		}
+		pages := m.memoryLimit / pageSize
+		if pages > 65536 {
+			pages = 65536
+		}
+		m.memoryLimit = pages * pageSize
+		limitPages = uint32(pages)
+	}
+	cache, err := r.cache(digest)
+	if err != nil {
+		return nil, err
+	}
+	// The limit is enforced by each instance's memory allocator, not by
+	// wazero's WithMemoryLimitPages: wazero refuses a grow over its limit
+	// before any hook sees it, and the guest's failure could not be told
+	// from any other. wazero's own limit stays at the 4 GiB a wasm32 memory
+	// can address.
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		// Cancelling a Run's context stops its guest, even in a loop.
+		WithCloseOnContextDone(true)
+	before := cacheEntries(r.CacheDir(digest))
+	m.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
+		m.rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate WASI preview1: %w", err)
+	}
+	m.compiled, err = m.rt.CompileModule(ctx, bin)
+	if err != nil {
+		m.rt.Close(ctx)
+		return nil, fmt.Errorf("compile module of image %s: %w", digest, err)
+	}
+	after := cacheEntries(r.CacheDir(digest))
+	m.fromCache = before > 0 && after == before
+	if limitPages != 0 {
+		// WASI commands export their memory (the host functions use it).
+		mems := m.compiled.ExportedMemories()
+		for _, mem := range m.compiled.ImportedMemories() {
+			mod, name, _ := mem.Import()
+			mems[mod+"."+name] = mem
+		}
+		for name, mem := range mems {
+			if mem.Min() > limitPages {
+				m.Close(ctx)
+				return nil, fmt.Errorf("memory %q needs %d bytes, limit %d: %w",
+					name, int64(mem.Min())*pageSize, m.memoryLimit, ErrMemoryLimit)
+			}
+		}
+	}
+	return m, nil
+}
+
+// cacheEntries counts the compiled modules in a digest's cache directory
+// (wazero keeps them in a subdirectory per wazero version and platform).
+func cacheEntries(dir string) int {
+	if dir == "" {
+		return 0
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "wazero-*", "*"))
+	n := 0
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() && filepath.Ext(f) != ".tmp" {
+			n++
+		}
+	}
+	return n
+}
+
+// FromCache reports whether Compile found the module's code already
+// compiled, in the Runtime's memory or in its cache directory, and
+// compiled nothing. Without a cache directory it is always false.
+func (m *Module) FromCache() bool { return m.fromCache }
+
+// Digest is the image digest the module was compiled for.
+func (m *Module) Digest() string { return m.digest }
+
+// MemoryLimit is the effective limit in bytes (whole pages), 0 for none.
+func (m *Module) MemoryLimit() int64 { return m.memoryLimit }
+
+// Close releases the compiled code and stops any Run still going.
+func (m *Module) Close(ctx context.Context) error {
+	if err := m.rt.Close(ctx); err != nil {
+		return fmt.Errorf("close module of image %s: %w", m.digest, err)
+	}
+	return nil
+}
