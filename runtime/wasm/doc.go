@@ -21,10 +21,16 @@
 //     guest is stopped wherever it is, including in a sleep. The exit code is
 //     137, as for SIGKILL.
 //
-// Preopens are wazero's directory mounts. wazero follows symbolic links
-// on the host, so a link inside a preopen (which another container sharing
-// the volume could create) reaches outside it: preopens do not yet confine
-// a guest against links.
+// A preopen is confined to its host directory. wazero's own directory
+// mounts follow symbolic links on the host, so a link inside a writable
+// preopen, made by the guest or by another container sharing the volume,
+// absolute or full of "..", would let the guest, run by an agent that is
+// root, read and write any host file. Instead every path the guest names
+// is resolved by openat2(2) with RESOLVE_IN_ROOT beneath a descriptor of
+// the preopen's directory: links and ".." resolve as if that directory
+// were the root of the file system, so the module sees nothing outside its
+// preopens. Operations on a name (mkdir, unlink, rename, symlink, ...)
+// act in the parent directory so resolved and never follow the name.
 //
 // Sockets are not part of this package.
 package wasm

@@ -11,6 +11,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -124,10 +126,11 @@ func (m *Module) Run(ctx context.Context, opts ...RunOption) (Result, error) {
 	for _, o := range opts {
 		o(&c)
 	}
-	mc, err := m.moduleConfig(ctx, &c)
+	mc, release, err := m.moduleConfig(ctx, &c)
 	if err != nil {
 		return Result{}, err
 	}
+	defer release()
 	mem := &limitedMemory{limit: uint64(m.memoryLimit)}
 	if m.memoryLimit != 0 {
 		ctx = experimental.WithMemoryAllocator(ctx, mem)
@@ -146,7 +149,8 @@ func (m *Module) Run(ctx context.Context, opts ...RunOption) (Result, error) {
 }
 
 // moduleConfig turns a Run's options into an instance's configuration.
-func (m *Module) moduleConfig(ctx context.Context, c *runConfig) (wazero.ModuleConfig, error) {
+// release closes the preopens' directories once the instance is gone.
+func (m *Module) moduleConfig(ctx context.Context, c *runConfig) (_ wazero.ModuleConfig, release func(), err error) {
 	mc := wazero.NewModuleConfig().
 		// Anonymous, so that one Module runs any number of instances.
 		WithName("").
@@ -170,19 +174,31 @@ func (m *Module) moduleConfig(ctx context.Context, c *runConfig) (wazero.ModuleC
 	for _, kv := range c.env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("environment entry %q is not KEY=value", kv)
+			return nil, nil, fmt.Errorf("environment entry %q is not KEY=value", kv)
 		}
 		mc = mc.WithEnv(k, v)
 	}
-	fsc := wazero.NewFSConfig()
-	for _, p := range c.preopens {
-		if p.ReadOnly {
-			fsc = fsc.WithReadOnlyDirMount(p.HostPath, p.GuestPath)
-		} else {
-			fsc = fsc.WithDirMount(p.HostPath, p.GuestPath)
+	var opened []*confinedFS
+	release = func() {
+		for _, c := range opened {
+			c.Close()
 		}
 	}
-	return mc.WithFSConfig(fsc), nil
+	fsc := wazero.NewFSConfig()
+	for _, p := range c.preopens {
+		cfs, err := newConfinedFS(p.HostPath)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		opened = append(opened, cfs)
+		var mount experimentalsys.FS = cfs
+		if p.ReadOnly {
+			mount = &sysfs.ReadFS{FS: cfs}
+		}
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(mount, p.GuestPath)
+	}
+	return mc.WithFSConfig(fsc), release, nil
 }
 
 // sleeper is the guest's nanosleep: it wakes early when ctx ends, so that
