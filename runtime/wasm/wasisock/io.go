@@ -93,8 +93,10 @@ func conn(t *Table, fd uint64) (*socket, bool) {
 	return t.lookup(int32(uint32(fd)))
 }
 
-// fd_read(fd, iovs, iovs_len, result.nread) -> errno
-func fdRead(ctx context.Context, t *Table, mod api.Module, stack []uint64) bool {
+// onStream answers a call on the accepted connection behind stack[0] with
+// op's errno. It reports false, leaving the call to wazero, when the fd is
+// not one of the guest's sockets; a listener has no stream (ENOTSUP).
+func onStream(t *Table, stack []uint64, op func(s *socket) uint32) bool {
 	s, ok := conn(t, stack[0])
 	if !ok {
 		return false
@@ -102,52 +104,44 @@ func fdRead(ctx context.Context, t *Table, mod api.Module, stack []uint64) bool 
 	if s.listener {
 		return setErrno(stack, errnoNotsup)
 	}
-	return setErrno(stack, readv(ctx, t, mod, s, uint32(stack[1]), uint32(stack[2]), uint32(stack[3])))
+	return setErrno(stack, op(s))
+}
+
+// fd_read(fd, iovs, iovs_len, result.nread) -> errno
+func fdRead(ctx context.Context, t *Table, mod api.Module, stack []uint64) bool {
+	return onStream(t, stack, func(s *socket) uint32 {
+		return readv(ctx, t, mod, s, uint32(stack[1]), uint32(stack[2]), uint32(stack[3]))
+	})
 }
 
 // fd_write(fd, iovs, iovs_len, result.nwritten) -> errno
 func fdWrite(ctx context.Context, t *Table, mod api.Module, stack []uint64) bool {
-	s, ok := conn(t, stack[0])
-	if !ok {
-		return false
-	}
-	if s.listener {
-		return setErrno(stack, errnoNotsup)
-	}
-	return setErrno(stack, writev(ctx, t, mod, s, uint32(stack[1]), uint32(stack[2]), uint32(stack[3])))
+	return onStream(t, stack, func(s *socket) uint32 {
+		return writev(ctx, t, mod, s, uint32(stack[1]), uint32(stack[2]), uint32(stack[3]))
+	})
 }
 
 // sock_recv(fd, ri_data, ri_data_len, ri_flags, result.ro_datalen, result.ro_flags) -> errno
 func sockRecv(ctx context.Context, t *Table, mod api.Module, stack []uint64) bool {
-	s, ok := conn(t, stack[0])
-	if !ok {
-		return false
-	}
-	if s.listener {
-		return setErrno(stack, errnoNotsup)
-	}
-	if uint32(stack[3]) != 0 { // RECV_PEEK and RECV_WAITALL are not offered
-		return setErrno(stack, errnoNotsup)
-	}
-	if errno := readv(ctx, t, mod, s, uint32(stack[1]), uint32(stack[2]), uint32(stack[4])); errno != errnoSuccess {
-		return setErrno(stack, errno)
-	}
-	if !mod.Memory().WriteUint16Le(uint32(stack[5]), 0) {
-		return setErrno(stack, errnoFault)
-	}
-	return setErrno(stack, errnoSuccess)
+	return onStream(t, stack, func(s *socket) uint32 {
+		if uint32(stack[3]) != 0 { // RECV_PEEK and RECV_WAITALL are not offered
+			return errnoNotsup
+		}
+		if errno := readv(ctx, t, mod, s, uint32(stack[1]), uint32(stack[2]), uint32(stack[4])); errno != errnoSuccess {
+			return errno
+		}
+		if !mod.Memory().WriteUint16Le(uint32(stack[5]), 0) {
+			return errnoFault
+		}
+		return errnoSuccess
+	})
 }
 
 // sock_send(fd, si_data, si_data_len, si_flags, result.so_datalen) -> errno
 func sockSend(ctx context.Context, t *Table, mod api.Module, stack []uint64) bool {
-	s, ok := conn(t, stack[0])
-	if !ok {
-		return false
-	}
-	if s.listener {
-		return setErrno(stack, errnoNotsup)
-	}
-	return setErrno(stack, writev(ctx, t, mod, s, uint32(stack[1]), uint32(stack[2]), uint32(stack[4])))
+	return onStream(t, stack, func(s *socket) uint32 {
+		return writev(ctx, t, mod, s, uint32(stack[1]), uint32(stack[2]), uint32(stack[4]))
+	})
 }
 
 // sock_shutdown(fd, how) -> errno; how: 1 = RD, 2 = WR.
