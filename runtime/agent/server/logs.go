@@ -20,10 +20,8 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
 		return
 	}
-	ns, pod, container := r.PathValue("ns"), r.PathValue("pod"), r.PathValue("container")
-	ref, err := s.cfg.Pods.LookupContainer(ns, pod, container, previous)
-	if err != nil {
-		http.Error(w, err.Error(), lookupStatus(err))
+	ref, ok := s.container(w, r, previous)
+	if !ok {
 		return
 	}
 	running := func(ctx context.Context) bool {
@@ -40,10 +38,10 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 			return // the client left
 		}
 		if !fw.wrote {
-			http.Error(w, fmt.Sprintf("failed to get logs for container %q in pod %q: %v", container, pod, err), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("failed to get logs for container %q in pod %q: %v", ref.container, ref.pod, err), http.StatusBadRequest)
 			return
 		}
-		s.cfg.Log.Info("server: log stream ended", "pod", ns+"/"+pod, "container", container, "err", err)
+		s.cfg.Log.Info("server: log stream ended", "pod", ref.ns+"/"+ref.pod, "container", ref.container, "err", err)
 	}
 }
 

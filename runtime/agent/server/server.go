@@ -148,6 +148,25 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
+// target is the container a request names, as the node runs it.
+type target struct {
+	pods.ContainerRef
+	ns, pod, container string
+}
+
+// container finds the container named by the request's {ns}, {pod} and
+// {container}, or answers the request with why it cannot.
+func (s *Server) container(w http.ResponseWriter, r *http.Request, previous bool) (target, bool) {
+	t := target{ns: r.PathValue("ns"), pod: r.PathValue("pod"), container: r.PathValue("container")}
+	ref, err := s.cfg.Pods.LookupContainer(t.ns, t.pod, t.container, previous)
+	if err != nil {
+		http.Error(w, err.Error(), lookupStatus(err))
+		return t, false
+	}
+	t.ContainerRef = ref
+	return t, true
+}
+
 // lookupStatus is the HTTP status for a failed lookup.
 func lookupStatus(err error) int {
 	switch {

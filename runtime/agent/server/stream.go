@@ -32,13 +32,11 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no command given", http.StatusBadRequest)
 		return
 	}
-	ns, pod, container := r.PathValue("ns"), r.PathValue("pod"), r.PathValue("container")
-	ref, err := s.cfg.Pods.LookupContainer(ns, pod, container, false)
-	if err != nil {
-		http.Error(w, err.Error(), lookupStatus(err))
+	ref, ok := s.container(w, r, false)
+	if !ok {
 		return
 	}
-	remotecommand.ServeExec(w, r, &executor{rt: s.cfg.Runtime, id: ref.ID}, pod, string(ref.PodUID), container, cmd,
+	remotecommand.ServeExec(w, r, &executor{rt: s.cfg.Runtime, id: ref.ID}, ref.pod, string(ref.PodUID), ref.container, cmd,
 		streamOpts, s.cfg.StreamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, remotecommand.SupportedStreamingProtocols)
 }
 
@@ -72,13 +70,11 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	ns, pod, container := r.PathValue("ns"), r.PathValue("pod"), r.PathValue("container")
-	ref, err := s.cfg.Pods.LookupContainer(ns, pod, container, false)
-	if err != nil {
-		http.Error(w, err.Error(), lookupStatus(err))
+	ref, ok := s.container(w, r, false)
+	if !ok {
 		return
 	}
-	remotecommand.ServeAttach(w, r, &attacher{rt: s.cfg.Runtime, id: ref.ID}, pod, string(ref.PodUID), container,
+	remotecommand.ServeAttach(w, r, &attacher{rt: s.cfg.Runtime, id: ref.ID}, ref.pod, string(ref.PodUID), ref.container,
 		streamOpts, s.cfg.StreamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, remotecommand.SupportedStreamingProtocols)
 }
 
