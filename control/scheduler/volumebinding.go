@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	storagehelpers "k8s.io/component-helpers/storage/volume"
+
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -97,7 +99,7 @@ func (vl *volumeListers) prefilter(pod *v1.Pod) (*podVolumes, string, error) {
 			continue
 		}
 		var class *storagev1.StorageClass
-		if cn := pvbinding.ClaimClass(claim); cn != "" {
+		if cn := storagehelpers.GetPersistentVolumeClaimClass(claim); cn != "" {
 			if class, err = vl.classes.Get(cn); err != nil && !apierrors.IsNotFound(err) {
 				return nil, "", err
 			}
@@ -207,7 +209,7 @@ func (s *Scheduler) bindVolumes(ctx context.Context, pod *v1.Pod, nodeName strin
 			if c.UID != d.claim.UID {
 				return false, fmt.Errorf("claim %s/%s was replaced", d.claim.Namespace, d.claim.Name)
 			}
-			if c.Spec.VolumeName == "" || c.Annotations[pvbinding.AnnBindCompleted] == "" {
+			if c.Spec.VolumeName == "" || c.Annotations[storagehelpers.AnnBindCompleted] == "" {
 				return false, nil
 			}
 		}
@@ -231,17 +233,17 @@ func (s *Scheduler) reserveVolume(ctx context.Context, d *delayedClaim, all []*v
 			Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: d.claim.Namespace, Name: d.claim.Name,
 			UID: d.claim.UID, ResourceVersion: d.claim.ResourceVersion,
 		}
-		metav1.SetMetaDataAnnotation(&vol.ObjectMeta, pvbinding.AnnBoundByController, "yes")
+		metav1.SetMetaDataAnnotation(&vol.ObjectMeta, storagehelpers.AnnBoundByController, "yes")
 		if _, err := s.client.CoreV1().PersistentVolumes().Update(ctx, vol, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("reserving volume %s for claim %s/%s: %w", vol.Name, d.claim.Namespace, d.claim.Name, err)
 		}
 		return nil
 	}
-	if d.claim.Annotations[pvbinding.AnnSelectedNode] == node.Name {
+	if d.claim.Annotations[storagehelpers.AnnSelectedNode] == node.Name {
 		return nil
 	}
 	claim := d.claim.DeepCopy()
-	metav1.SetMetaDataAnnotation(&claim.ObjectMeta, pvbinding.AnnSelectedNode, node.Name)
+	metav1.SetMetaDataAnnotation(&claim.ObjectMeta, storagehelpers.AnnSelectedNode, node.Name)
 	if _, err := s.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Update(ctx, claim, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("selecting node %s for claim %s/%s: %w", node.Name, claim.Namespace, claim.Name, err)
 	}

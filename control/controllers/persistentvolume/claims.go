@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	storagehelpers "k8s.io/component-helpers/storage/volume"
+
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,7 +34,7 @@ func (c *controller) syncClaim(ctx context.Context, key string) error {
 	if claim.DeletionTimestamp != nil {
 		return nil
 	}
-	if claim.Annotations[AnnBindCompleted] == "" {
+	if claim.Annotations[storagehelpers.AnnBindCompleted] == "" {
 		return c.syncUnboundClaim(ctx, claim)
 	}
 	return c.syncBoundClaim(ctx, claim)
@@ -102,9 +104,9 @@ func (c *controller) syncUnboundClaim(ctx context.Context, claim *corev1.Persist
 		return c.bind(ctx, pv.DeepCopy(), claim)
 	}
 	switch {
-	case delay && claim.Annotations[AnnSelectedNode] == "":
+	case delay && claim.Annotations[storagehelpers.AnnSelectedNode] == "":
 		c.recorder.Event(claim, corev1.EventTypeNormal, "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
-	case ClaimClass(claim) != "":
+	case storagehelpers.GetPersistentVolumeClaimClass(claim) != "":
 		if err := c.provision(ctx, claim, sc); err != nil {
 			return err
 		}
@@ -168,21 +170,21 @@ func (c *controller) syncBoundClaim(ctx context.Context, claim *corev1.Persisten
 // running against the API; the claim is annotated for it.
 func (c *controller) provision(ctx context.Context, claim *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass) error {
 	if sc == nil {
-		c.recorder.Eventf(claim, corev1.EventTypeWarning, "ProvisioningFailed", "storageclass.storage.k8s.io %q not found", ClaimClass(claim))
+		c.recorder.Eventf(claim, corev1.EventTypeWarning, "ProvisioningFailed", "storageclass.storage.k8s.io %q not found", storagehelpers.GetPersistentVolumeClaimClass(claim))
 		return nil
 	}
 	if sc.Provisioner == NoProvisioner {
 		c.recorder.Eventf(claim, corev1.EventTypeWarning, "ProvisioningFailed", "no volume plugin matched name: %s", sc.Provisioner)
 		return nil
 	}
-	if claim.Annotations[AnnStorageProvisioner] == sc.Provisioner && claim.Annotations[AnnBetaStorageProvisioner] == sc.Provisioner {
+	if claim.Annotations[storagehelpers.AnnStorageProvisioner] == sc.Provisioner && claim.Annotations[storagehelpers.AnnBetaStorageProvisioner] == sc.Provisioner {
 		return nil
 	}
 	if claim.Annotations == nil {
 		claim.Annotations = map[string]string{}
 	}
-	claim.Annotations[AnnStorageProvisioner] = sc.Provisioner
-	claim.Annotations[AnnBetaStorageProvisioner] = sc.Provisioner
+	claim.Annotations[storagehelpers.AnnStorageProvisioner] = sc.Provisioner
+	claim.Annotations[storagehelpers.AnnBetaStorageProvisioner] = sc.Provisioner
 	updated, err := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Update(ctx, claim, metav1.UpdateOptions{})
 	if err != nil {
 		return fmt.Errorf("claim %s/%s: annotating for provisioner %s: %w", claim.Namespace, claim.Name, sc.Provisioner, err)
@@ -204,7 +206,7 @@ func (c *controller) bind(ctx context.Context, pv *corev1.PersistentVolume, clai
 			Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: claim.Namespace, Name: claim.Name,
 			UID: claim.UID, ResourceVersion: claim.ResourceVersion,
 		}
-		metav1.SetMetaDataAnnotation(&pv.ObjectMeta, AnnBoundByController, "yes")
+		metav1.SetMetaDataAnnotation(&pv.ObjectMeta, storagehelpers.AnnBoundByController, "yes")
 		updated, err := core.PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{})
 		if err != nil {
 			return fmt.Errorf("binding volume %s to claim %s/%s: %w", pv.Name, claim.Namespace, claim.Name, err)
@@ -214,12 +216,12 @@ func (c *controller) bind(ctx context.Context, pv *corev1.PersistentVolume, clai
 	if err := c.setVolumePhase(ctx, pv, corev1.VolumeBound, ""); err != nil {
 		return err
 	}
-	if claim.Spec.VolumeName != pv.Name || claim.Annotations[AnnBindCompleted] == "" {
+	if claim.Spec.VolumeName != pv.Name || claim.Annotations[storagehelpers.AnnBindCompleted] == "" {
 		if claim.Spec.VolumeName == "" {
-			metav1.SetMetaDataAnnotation(&claim.ObjectMeta, AnnBoundByController, "yes")
+			metav1.SetMetaDataAnnotation(&claim.ObjectMeta, storagehelpers.AnnBoundByController, "yes")
 		}
 		claim.Spec.VolumeName = pv.Name
-		metav1.SetMetaDataAnnotation(&claim.ObjectMeta, AnnBindCompleted, "yes")
+		metav1.SetMetaDataAnnotation(&claim.ObjectMeta, storagehelpers.AnnBindCompleted, "yes")
 		updated, err := core.PersistentVolumeClaims(claim.Namespace).Update(ctx, claim, metav1.UpdateOptions{})
 		if err != nil {
 			return fmt.Errorf("binding claim %s/%s to volume %s: %w", claim.Namespace, claim.Name, pv.Name, err)

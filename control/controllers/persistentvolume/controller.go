@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	storagehelpers "k8s.io/component-helpers/storage/volume"
+
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -153,7 +155,7 @@ func (c *controller) enqueuePendingClaims() {
 // class returns the claim's StorageClass, nil when it names none or the
 // class does not exist.
 func (c *controller) class(claim *corev1.PersistentVolumeClaim) (*storagev1.StorageClass, error) {
-	name := ClaimClass(claim)
+	name := storagehelpers.GetPersistentVolumeClaimClass(claim)
 	if name == "" {
 		return nil, nil
 	}

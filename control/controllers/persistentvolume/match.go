@@ -3,6 +3,8 @@ package persistentvolume
 import (
 	"slices"
 
+	storagehelpers "k8s.io/component-helpers/storage/volume"
+
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,20 +12,10 @@ import (
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
 
-// The annotations of binding and provisioning, as upstream names them.
+// The binding and provisioning annotations and the class lookups are
+// upstream's, from k8s.io/component-helpers/storage/volume; these are the
+// names it does not have.
 const (
-	AnnBindCompleted      = "pv.kubernetes.io/bind-completed"
-	AnnBoundByController  = "pv.kubernetes.io/bound-by-controller"
-	AnnSelectedNode       = "volume.kubernetes.io/selected-node"
-	AnnStorageProvisioner = "volume.kubernetes.io/storage-provisioner"
-	// AnnBetaStorageProvisioner is still set beside the GA key, as
-	// upstream does, for provisioners that read only the old one.
-	AnnBetaStorageProvisioner = "volume.beta.kubernetes.io/storage-provisioner"
-	AnnProvisionedBy          = "pv.kubernetes.io/provisioned-by"
-	// AnnBetaStorageClass is the class of claims and volumes written
-	// before storageClassName existed.
-	AnnBetaStorageClass = "volume.beta.kubernetes.io/storage-class"
-
 	// NoProvisioner is the provisioner of classes whose volumes are only
 	// ever created by hand (local volumes).
 	NoProvisioner = "kubernetes.io/no-provisioner"
@@ -32,29 +24,10 @@ const (
 	PVProtectionFinalizer  = "kubernetes.io/pv-protection"
 )
 
-// ClaimClass is the class a claim asks for; "" means none.
-func ClaimClass(claim *corev1.PersistentVolumeClaim) string {
-	if c, ok := claim.Annotations[AnnBetaStorageClass]; ok {
-		return c
-	}
-	if claim.Spec.StorageClassName != nil {
-		return *claim.Spec.StorageClassName
-	}
-	return ""
-}
-
-// VolumeClass is the class a volume belongs to; "" means none.
-func VolumeClass(pv *corev1.PersistentVolume) string {
-	if c, ok := pv.Annotations[AnnBetaStorageClass]; ok {
-		return c
-	}
-	return pv.Spec.StorageClassName
-}
-
 // IsDelayBinding says whether the claim's class waits for a first
 // consumer (volumeBindingMode WaitForFirstConsumer).
 func IsDelayBinding(claim *corev1.PersistentVolumeClaim, class *storagev1.StorageClass) bool {
-	if class == nil || ClaimClass(claim) == "" {
+	if class == nil || storagehelpers.GetPersistentVolumeClaimClass(claim) == "" {
 		return false
 	}
 	return class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer
@@ -70,24 +43,12 @@ func isPreBoundTo(pv *corev1.PersistentVolume, claim *corev1.PersistentVolumeCla
 	return ref.UID == "" || ref.UID == claim.UID
 }
 
-// checkVolumeModeMismatch is true when the claim and the volume disagree
-// on Filesystem vs Block (unset meaning Filesystem).
-func volumeModeMismatch(claim *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) bool {
-	mode := func(m *corev1.PersistentVolumeMode) corev1.PersistentVolumeMode {
-		if m == nil {
-			return corev1.PersistentVolumeFilesystem
-		}
-		return *m
-	}
-	return mode(claim.Spec.VolumeMode) != mode(pv.Spec.VolumeMode)
-}
-
 // Matches says whether pv can serve claim, ignoring who it is bound to:
 // same class, every requested access mode, enough capacity, the claim's
 // selector, the same volume mode, and (when node is given) node affinity
 // allowing that node.
 func Matches(claim *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume, node *corev1.Node) bool {
-	if VolumeClass(pv) != ClaimClass(claim) || volumeModeMismatch(claim, pv) {
+	if storagehelpers.GetPersistentVolumeClass(pv) != storagehelpers.GetPersistentVolumeClaimClass(claim) || storagehelpers.CheckVolumeModeMismatches(&claim.Spec, &pv.Spec) {
 		return false
 	}
 	for _, m := range claim.Spec.AccessModes {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	storagehelpers "k8s.io/component-helpers/storage/volume"
+
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -129,14 +131,14 @@ func TestBindSmallestFitAndRetain(t *testing.T) {
 
 	c := create(t, cs.CoreV1().PersistentVolumeClaims("default").Create, claim("data", "2Gi"))
 	got := waitClaim(t, cs, "data", "Bound to big", boundTo("big"))
-	if got.Annotations[AnnBindCompleted] != "yes" || got.Annotations[AnnBoundByController] != "yes" {
+	if got.Annotations[storagehelpers.AnnBindCompleted] != "yes" || got.Annotations[storagehelpers.AnnBoundByController] != "yes" {
 		t.Errorf("claim annotations %v", got.Annotations)
 	}
 	if q := got.Status.Capacity[corev1.ResourceStorage]; q.String() != "10Gi" || !slices.Equal(got.Status.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}) {
 		t.Errorf("claim status %+v", got.Status)
 	}
 	pv := waitVolume(t, cs, "big", "Bound", volumePhase(corev1.VolumeBound))
-	if ref := pv.Spec.ClaimRef; ref == nil || ref.UID != c.UID || pv.Annotations[AnnBoundByController] != "yes" {
+	if ref := pv.Spec.ClaimRef; ref == nil || ref.UID != c.UID || pv.Annotations[storagehelpers.AnnBoundByController] != "yes" {
 		t.Errorf("volume claimRef %+v annotations %v", ref, pv.Annotations)
 	}
 	if !slices.Contains(pv.Finalizers, PVProtectionFinalizer) {
@@ -166,8 +168,8 @@ func TestPreBoundAndUnreclaimableDelete(t *testing.T) {
 		c.Spec.VolumeName = "named"
 	}))
 	got := waitClaim(t, cs, "mine", "Bound to named", boundTo("named"))
-	if _, ok := got.Annotations[AnnBoundByController]; ok {
-		t.Errorf("a claim that named its volume got %s", AnnBoundByController)
+	if _, ok := got.Annotations[storagehelpers.AnnBoundByController]; ok {
+		t.Errorf("a claim that named its volume got %s", storagehelpers.AnnBoundByController)
 	}
 	if err := cs.CoreV1().PersistentVolumeClaims("default").Delete(context.Background(), "mine", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -194,7 +196,7 @@ func TestDelayedBindingAndProvisioning(t *testing.T) {
 	ctx := context.Background()
 	testcluster.WaitEvent(ctx, t, cs, "later", "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
 	waitClaim(t, cs, "later", "Pending", func(c *corev1.PersistentVolumeClaim) error {
-		if c.Status.Phase != corev1.ClaimPending || c.Annotations[AnnStorageProvisioner] != "" {
+		if c.Status.Phase != corev1.ClaimPending || c.Annotations[storagehelpers.AnnStorageProvisioner] != "" {
 			return fmt.Errorf("phase %s annotations %v", c.Status.Phase, c.Annotations)
 		}
 		return nil
@@ -204,12 +206,12 @@ func TestDelayedBindingAndProvisioning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metav1.SetMetaDataAnnotation(&c.ObjectMeta, AnnSelectedNode, "n1")
+	metav1.SetMetaDataAnnotation(&c.ObjectMeta, storagehelpers.AnnSelectedNode, "n1")
 	if _, err := cs.CoreV1().PersistentVolumeClaims("default").Update(ctx, c, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitClaim(t, cs, "later", "handed to the provisioner", func(c *corev1.PersistentVolumeClaim) error {
-		if c.Annotations[AnnStorageProvisioner] != "example.com/local" || c.Annotations[AnnBetaStorageProvisioner] != "example.com/local" {
+		if c.Annotations[storagehelpers.AnnStorageProvisioner] != "example.com/local" || c.Annotations[storagehelpers.AnnBetaStorageProvisioner] != "example.com/local" {
 			return fmt.Errorf("annotations %v", c.Annotations)
 		}
 		return nil
@@ -220,7 +222,7 @@ func TestDelayedBindingAndProvisioning(t *testing.T) {
 	// What a provisioner does: a volume pre-bound to the claim.
 	create(t, cs.CoreV1().PersistentVolumes().Create, hostPathPV("pvc-made", "1Gi", corev1.PersistentVolumeReclaimDelete, func(pv *corev1.PersistentVolume) {
 		pv.Spec.StorageClassName = "local"
-		pv.Annotations = map[string]string{AnnProvisionedBy: "example.com/local"}
+		pv.Annotations = map[string]string{storagehelpers.AnnDynamicallyProvisioned: "example.com/local"}
 		pv.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "default", Name: "later", UID: c.UID}
 	}))
 	waitClaim(t, cs, "later", "Bound to pvc-made", boundTo("pvc-made"))

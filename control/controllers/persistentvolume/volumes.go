@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	storagehelpers "k8s.io/component-helpers/storage/volume"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,13 +48,13 @@ func (c *controller) syncVolume(ctx context.Context, name string) error {
 		return nil
 	case claim.Spec.VolumeName == pv.Name:
 		return c.setVolumePhase(ctx, pv, corev1.VolumeBound, "")
-	case pv.Annotations[AnnProvisionedBy] != "" && pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete:
+	case pv.Annotations[storagehelpers.AnnDynamicallyProvisioned] != "" && pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete:
 		// Provisioned for a claim that got another volume: not needed.
 		return c.release(ctx, pv)
-	case pv.Annotations[AnnBoundByController] != "":
+	case pv.Annotations[storagehelpers.AnnBoundByController] != "":
 		// The claim went elsewhere; give the volume back.
 		pv.Spec.ClaimRef = nil
-		delete(pv.Annotations, AnnBoundByController)
+		delete(pv.Annotations, storagehelpers.AnnBoundByController)
 		updated, err := c.client.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{})
 		if err != nil {
 			return fmt.Errorf("unbinding volume %s: %w", pv.Name, err)
@@ -99,7 +101,7 @@ func (c *controller) release(ctx context.Context, pv *corev1.PersistentVolume) e
 	case corev1.PersistentVolumeReclaimRetain:
 		return nil
 	case corev1.PersistentVolumeReclaimDelete:
-		if pv.Annotations[AnnProvisionedBy] != "" {
+		if pv.Annotations[storagehelpers.AnnDynamicallyProvisioned] != "" {
 			return nil
 		}
 		msg := fmt.Sprintf("error getting deleter volume plugin for volume %q: no deletable volume plugin matched", pv.Name)

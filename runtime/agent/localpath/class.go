@@ -18,16 +18,8 @@ const (
 	ClassName = "local-path"
 )
 
-// The annotations shared with the PersistentVolume controller and the
-// scheduler, as upstream names them.
-const (
-	annStorageProvisioner     = "volume.kubernetes.io/storage-provisioner"
-	annBetaStorageProvisioner = "volume.beta.kubernetes.io/storage-provisioner"
-	annSelectedNode           = "volume.kubernetes.io/selected-node"
-	annProvisionedBy          = "pv.kubernetes.io/provisioned-by"
-	annBetaStorageClass       = "volume.beta.kubernetes.io/storage-class"
-	annIsDefaultClass         = "storageclass.kubernetes.io/is-default-class"
-)
+// annIsDefaultClass marks the cluster's default StorageClass.
+const annIsDefaultClass = "storageclass.kubernetes.io/is-default-class"
 
 // Class is the local-path StorageClass: the default class, volumes made
 // once a pod's node is known, deleted with their claim.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	storagehelpers "k8s.io/component-helpers/storage/volume"
+
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -174,24 +176,13 @@ func (p *Provisioner) sync(ctx context.Context, key string) (err error) {
 	return p.syncVolume(ctx, strings.TrimPrefix(key, volumePrefix))
 }
 
-// claimClass is the class a claim asks for.
-func claimClass(claim *corev1.PersistentVolumeClaim) string {
-	if c, ok := claim.Annotations[annBetaStorageClass]; ok {
-		return c
-	}
-	if claim.Spec.StorageClassName != nil {
-		return *claim.Spec.StorageClassName
-	}
-	return ""
-}
-
 // ours says whether the claim waits for this node's provisioner.
 func (p *Provisioner) ours(claim *corev1.PersistentVolumeClaim) bool {
-	prov := claim.Annotations[annStorageProvisioner]
+	prov := claim.Annotations[storagehelpers.AnnStorageProvisioner]
 	if prov == "" {
-		prov = claim.Annotations[annBetaStorageProvisioner]
+		prov = claim.Annotations[storagehelpers.AnnBetaStorageProvisioner]
 	}
-	return prov == ProvisionerName && claim.Annotations[annSelectedNode] == p.cfg.NodeName &&
+	return prov == ProvisionerName && claim.Annotations[storagehelpers.AnnSelectedNode] == p.cfg.NodeName &&
 		claim.Spec.VolumeName == "" && claim.DeletionTimestamp == nil
 }
 
@@ -214,9 +205,9 @@ func (p *Provisioner) syncClaim(ctx context.Context, namespace, name string) err
 		return nil
 	}
 	p.recorder.Eventf(claim, corev1.EventTypeNormal, "Provisioning", "External provisioner is provisioning volume for claim %q", namespace+"/"+name)
-	class, err := p.classes.Get(claimClass(claim))
+	class, err := p.classes.Get(storagehelpers.GetPersistentVolumeClaimClass(claim))
 	if err != nil {
-		p.recorder.Eventf(claim, corev1.EventTypeWarning, "ProvisioningFailed", "failed to get storageclass %q: %v", claimClass(claim), err)
+		p.recorder.Eventf(claim, corev1.EventTypeWarning, "ProvisioningFailed", "failed to get storageclass %q: %v", storagehelpers.GetPersistentVolumeClaimClass(claim), err)
 		return err
 	}
 	pv, err := p.provision(ctx, claim, class, pvName)
@@ -255,7 +246,7 @@ func (p *Provisioner) provision(ctx context.Context, claim *corev1.PersistentVol
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        pvName,
-			Annotations: map[string]string{annProvisionedBy: ProvisionerName},
+			Annotations: map[string]string{storagehelpers.AnnDynamicallyProvisioned: ProvisionerName},
 		},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: claim.Spec.Resources.Requests[corev1.ResourceStorage]},
@@ -292,7 +283,7 @@ func (p *Provisioner) provision(ctx context.Context, claim *corev1.PersistentVol
 // onThisNode says whether a volume is one of this node's local-path
 // volumes: provisioned here, under this node's directory.
 func (p *Provisioner) onThisNode(pv *corev1.PersistentVolume) (string, bool) {
-	if pv.Annotations[annProvisionedBy] != ProvisionerName || pv.Spec.HostPath == nil {
+	if pv.Annotations[storagehelpers.AnnDynamicallyProvisioned] != ProvisionerName || pv.Spec.HostPath == nil {
 		return "", false
 	}
 	dir := filepath.Clean(pv.Spec.HostPath.Path)
