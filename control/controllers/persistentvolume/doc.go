@@ -10,7 +10,7 @@
 // and kubernetes.io/pv-protection finalizers: a claim used by a pod, or a
 // volume bound to a claim, is not removed until that ends.
 //
-// The matching rules are exported (FindBestMatch, ClaimClass,
+// The matching rules are exported (FindBestMatch, Matches,
 // IsDelayBinding) because the scheduler's volume binding applies the same
 // ones to the claims of the pods it places.
 package persistentvolume
