@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmkube/wasmkube/internal/syncbuf"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
@@ -80,7 +82,7 @@ func testAttachStdin(t *testing.T, nt *nodeTest) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -159,7 +161,7 @@ func (nt *nodeTest) waitPhase(t *testing.T, ns, name string, phase corev1.PodPha
 // ttySession is a client attached with a TTY through the API server.
 type ttySession struct {
 	stdin  *io.PipeWriter
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	done   chan error
 	cancel context.CancelFunc
 }
@@ -183,7 +185,7 @@ func (nt *nodeTest) attachTTY(t *testing.T, ns, pod, container, proto string) *t
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	stdin, stdinW := io.Pipe()
-	s := &ttySession{stdin: stdinW, out: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
+	s := &ttySession{stdin: stdinW, out: &syncbuf.Buffer{}, done: make(chan error, 1), cancel: cancel}
 	go func() {
 		s.done <- exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: s.out, Tty: true,
 			TerminalSizeQueue: &fixedSize{size: remotecommand.TerminalSize{Width: 91, Height: 27}}})

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmkube/wasmkube/internal/syncbuf"
 )
 
 // TestAgentKill9Attach: a container's stdin and terminal outlive an agent
@@ -64,7 +66,7 @@ func (nt *nodeTest) attachLine(t *testing.T, ns, pod, word string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmkube/wasmkube/internal/syncbuf"
+
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -358,8 +360,8 @@ type Background struct {
 	Args   []string
 	cmd    *exec.Cmd
 	cancel context.CancelFunc
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout syncbuf.Buffer
+	stderr syncbuf.Buffer
 	done   chan struct{}
 }
 
@@ -413,24 +415,6 @@ func (b *Background) Stop() (stdout, stderr string) {
 	b.cancel()
 	<-b.done
 	return b.stdout.String(), b.stderr.String()
-}
-
-// syncBuffer is written by exec's copying goroutine while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // tail returns the last n bytes of a file, or why it cannot.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmkube/wasmkube/internal/syncbuf"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -448,7 +450,7 @@ spec:
 			defer cancel()
 			cmd := nt.command(ctx, []string{"-n", ns, "port-forward", "pod/hello", ":" + strconv.Itoa(testimages.HelloPort)})
 			cmd.Env = append(cmd.Env, proto.env...)
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -568,7 +570,7 @@ spec:
 			defer cancel()
 			cmd := nt.command(ctx, []string{"-n", ns, "attach", "ticker"})
 			cmd.Env = append(cmd.Env, proto.env...)
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

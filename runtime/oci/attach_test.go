@@ -1,38 +1,20 @@
 package oci
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmkube/wasmkube/internal/syncbuf"
 )
-
-// lockedBuffer collects an attached client's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // client is one attachment running in the background.
 type client struct {
 	stdin  *io.PipeWriter
-	out    *lockedBuffer
+	out    *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -41,7 +23,7 @@ func attachClient(t *testing.T, rt *Runtime, id string, resize <-chan TerminalSi
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r, w := io.Pipe()
-	c := &client{stdin: w, out: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	c := &client{stdin: w, out: &syncbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		c.done <- rt.AttachStreams(ctx, id, AttachOptions{Stdin: r, Stdout: c.out, Stderr: c.out, Resize: resize})
 	}()
@@ -157,7 +139,7 @@ func TestAttachStdinOnce(t *testing.T) {
 	}
 	// A client without stdin does not count.
 	outOnly, stop := context.WithCancel(ctx)
-	var first lockedBuffer
+	var first syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- env.rt.AttachStreams(outOnly, id, AttachOptions{Stdout: &first}) }()
 	stop()

@@ -1,7 +1,6 @@
 package wasm
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmkube/wasmkube/internal/syncbuf"
 )
 
 // guests builds the testdata programs for wasip1, each once per test
@@ -79,7 +80,7 @@ func compileGuest(t *testing.T, name string, opts ...CompileOption) *Module {
 }
 
 // output is a Run's stdout and stderr.
-type output struct{ stdout, stderr syncBuffer }
+type output struct{ stdout, stderr syncbuf.Buffer }
 
 func (o *output) opts() []RunOption {
 	return []RunOption{WithStdout(&o.stdout), WithStderr(&o.stderr)}
@@ -97,22 +98,4 @@ func run(t *testing.T, m *Module, opts ...RunOption) (Result, *output) {
 		t.Fatalf("run: %v", err)
 	}
 	return res, &o
-}
-
-// syncBuffer is a bytes.Buffer safe to read while the guest writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

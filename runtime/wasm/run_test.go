@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmkube/wasmkube/internal/syncbuf"
 )
 
 func TestArgsEnvClocksRandom(t *testing.T) {
@@ -219,12 +221,12 @@ func TestCancel(t *testing.T) {
 
 // notifyWriter closes first at the first write.
 type notifyWriter struct {
-	syncBuffer
+	syncbuf.Buffer
 	first chan struct{}
 }
 
 func (w *notifyWriter) Write(p []byte) (int, error) {
-	n, err := w.syncBuffer.Write(p)
+	n, err := w.Buffer.Write(p)
 	select {
 	case <-w.first:
 	default:

@@ -6,10 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmkube/wasmkube/internal/syncbuf"
 )
 
 const sample = "2024-05-06T07:08:01.000000001Z stdout F one\n" +
@@ -57,24 +58,6 @@ func TestReadOptions(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by Read while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -102,7 +85,7 @@ func TestFollowAcrossRotationUntilStopped(t *testing.T) {
 	p := writeLog(t, sample)
 	var running atomic.Bool
 	running.Store(true)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- Read(context.Background(), p, Options{TailLines: 1, Follow: true},
@@ -140,7 +123,7 @@ func TestFollowEndsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Read(ctx, p, Options{TailLines: 0, Follow: true}, func(context.Context) bool { return true }, &syncBuffer{})
+		done <- Read(ctx, p, Options{TailLines: 0, Follow: true}, func(context.Context) bool { return true }, &syncbuf.Buffer{})
 	}()
 	cancel()
 	select {
