@@ -20,6 +20,7 @@ import (
 // agentFlags are the node's settings shared by `agent` and `up`.
 type agentFlags struct {
 	nodeName, nodeIP, containerd, bridge, clusterDNS string
+	sandboxBinary                                    string
 	kubeletPort                                      int
 	logMaxSize                                       string
 	logMaxFiles                                      int
@@ -35,6 +36,7 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 	f.IntVar(&a.kubeletPort, "kubelet-port", 10250, "port of the agent's HTTPS server for logs, exec, attach and port-forward (0 picks a free port)")
 	f.StringVar(&a.logMaxSize, "container-log-max-size", "10Mi", "size at which a container's log file is rotated")
 	f.IntVar(&a.logMaxFiles, "container-log-max-files", oci.DefaultLogMaxFiles, "most log files kept per container, the current one included")
+	f.StringVar(&a.sandboxBinary, "sandbox-binary", "", "wasmkube-sandbox executable that runs pods' wasm containers (default: beside this binary, then in PATH)")
 	d := images.DefaultGCPolicy
 	f.IntVar(&a.imageGC.HighThresholdPercent, "image-gc-high-threshold", d.HighThresholdPercent, "disk usage percent of containerd's filesystem at which unused images are removed; 100 disables image garbage collection")
 	f.IntVar(&a.imageGC.LowThresholdPercent, "image-gc-low-threshold", d.LowThresholdPercent, "disk usage percent image garbage collection brings the disk down to")
@@ -52,6 +54,7 @@ func (a *agentFlags) config(dataDir string) (agent.Config, error) {
 		Log:               slog.Default(),
 		KubeletPort:       a.kubeletPort,
 		ImageGC:           &a.imageGC,
+		SandboxBinary:     a.sandboxBinary,
 	}
 	if err := a.imageGC.Validate(); err != nil {
 		return cfg, err

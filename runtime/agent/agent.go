@@ -67,6 +67,10 @@ type Config struct {
 	// LogRotation bounds container logs on disk; zero fields take the
 	// kubelet's defaults (10Mi, 5 files).
 	LogRotation oci.LogRotation
+	// SandboxBinary is the wasmkube-sandbox executable that hosts each
+	// pod's wasm containers; "" looks beside the agent's own executable,
+	// then in PATH.
+	SandboxBinary string
 }
 
 // imageGCPeriod is how often the disk is checked against the image GC

@@ -73,6 +73,19 @@ type Spec struct {
 	NoNewPrivileges bool
 	CapAdd          []string // "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL" in CapDrop drops every capability
 	CapDrop         []string
+
+	// Ports are the container's declared ports. runc has no use for them;
+	// a wasm container gets each as a preopened socket.
+	Ports []Port
+	// RuntimeClass is the pod's runtimeClassName; "wasm" asks for the
+	// wasm runtime whatever the image.
+	RuntimeClass string
+}
+
+// Port is a containerPort: a port number and "TCP", "UDP" or "SCTP".
+type Port struct {
+	Port     int32
+	Protocol string
 }
 
 func (s Spec) validate() error {

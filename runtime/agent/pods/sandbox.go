@@ -218,8 +218,15 @@ func (s *Sandboxes) ContainerDir(uid types.UID, container string) string {
 // container has one, the sum of the app containers' or the largest init
 // container's, whichever is more. A node without the controller runs the
 // pod with container limits only.
+//
+// A wasm pod gets no pod-level memory limit: its containers' limits cap
+// their guests' linear memory, and its sandbox process, which holds the
+// compiled code, is not any one container's to pay for.
 func (s *Sandboxes) setLimits(pod *corev1.Pod, cg *cgroups.Cgroup) {
 	mem, ok := podLimit(pod, corev1.ResourceMemory)
+	if rc := pod.Spec.RuntimeClassName; rc != nil && *rc == "wasm" {
+		ok = false
+	}
 	if ok {
 		if err := cg.SetMemoryLimit(mem.Value()); err != nil {
 			s.cfg.Log.Debug("pods: pod memory limit not set", "pod", pod.Namespace+"/"+pod.Name, "err", err)

@@ -161,6 +161,12 @@ func (m *Manager) containerSpec(ctx context.Context, pod *corev1.Pod, rec *recor
 		StdinOnce:    c.StdinOnce,
 		TTY:          c.TTY,
 	}
+	if rc := pod.Spec.RuntimeClassName; rc != nil {
+		s.RuntimeClass = *rc
+	}
+	for _, p := range c.Ports {
+		s.Ports = append(s.Ports, oci.Port{Port: p.ContainerPort, Protocol: string(p.Protocol)})
+	}
 	if !sb.hostNetwork {
 		s.Hostname = podHostname(pod)
 	}

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// wasmDeployment is a Deployment of the wasm test server, runtime class
+// wasm, serving on 8080.
+func wasmDeployment(name string, replicas int) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+spec:
+  replicas: %[2]d
+  selector:
+    matchLabels:
+      app: %[1]s
+  template:
+    metadata:
+      labels:
+        app: %[1]s
+    spec:
+      runtimeClassName: wasm
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: app
+        image: %[3]s
+        imagePullPolicy: Never
+        ports:
+        - containerPort: 8080
+`, name, replicas, wasmImage)
+}
+
+// sandboxProcesses maps each running wasmkube-sandbox process of the agent
+// data directory dir to its pid, by the socket on its command line.
+func sandboxProcesses(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) < 4 || filepath.Base(args[0]) != "wasmkube-sandbox" || args[1] != "serve" {
+			continue
+		}
+		for i, a := range args {
+			if a == "--socket" && i+1 < len(args) && strings.HasPrefix(args[i+1], dir+"/") {
+				var pid int
+				fmt.Sscanf(filepath.Base(filepath.Dir(p)), "%d", &pid)
+				out[args[i+1]] = pid
+			}
+		}
+	}
+	return out
+}
+
+// TestWasmAgentKill9: while clients keep requesting from wasm pods, the
+// agent is killed with SIGKILL and started again. Not one request fails,
+// the sandbox processes are the same ones, and the pods come back
+// unchanged: same container ids, restart counts and IPs.
+func TestWasmAgentKill9(t *testing.T) {
+	n := StartSplitNode(t, SplitNodeOptions{})
+	importTestImages(t, n, wasmImage)
+	nt := newNodeTest(t, n.Node)
+	ns := nt.namespace(t, "wasm-kill9")
+	nt.apply(t, ns, wasmDeployment("wasm-web", 3))
+	before := nt.runningPods(t, ns, 3)
+	views := map[string]podView{}
+	var urls []string
+	for name, p := range before {
+		views[name] = viewOf(p)
+		urls = append(urls, fmt.Sprintf("http://%s:8080/", p.Status.PodIP))
+		nt.waitHTTP(t, p, 8080, "/", podTimeout, bodyIs("hello from wasm "+name+"\n"))
+	}
+	sandboxes := sandboxProcesses(t, n.AgentDir)
+	if len(sandboxes) != 3 {
+		t.Fatalf("%d sandbox processes, want one per pod: %v", len(sandboxes), sandboxes)
+	}
+
+	var requests, failures atomic.Int64
+	var firstFailure atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, url := range urls {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				requests.Add(1)
+				if _, err := httpGet(url); err != nil {
+					failures.Add(1)
+					firstFailure.CompareAndSwap(nil, err.Error())
+				}
+			}
+		})
+	}
+
+	n.KillAgent(t)
+	time.Sleep(2 * time.Second)
+	for sock, pid := range sandboxes {
+		if !processAlive(uint32(pid)) {
+			t.Errorf("sandbox %s (pid %d) died with the agent", sock, pid)
+		}
+	}
+	n.StartAgent(t)
+	after := nt.runningPods(t, ns, 3)
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	if f := failures.Load(); f > 0 {
+		t.Errorf("%d of %d requests failed across the agent restart; first: %v", f, requests.Load(), firstFailure.Load())
+	}
+	if requests.Load() < 100 {
+		t.Errorf("only %d requests made: the clients did not keep the pods busy", requests.Load())
+	}
+	for name, p := range after {
+		was, ok := views[name]
+		if !ok {
+			t.Errorf("pod %s is new after the agent restart: %s", name, podSummary(p))
+		} else if now := viewOf(p); now.String() != was.String() {
+			t.Errorf("pod %s changed across the agent restart:\nbefore %s\nafter  %s", name, was, now)
+		}
+	}
+	if now := sandboxProcesses(t, n.AgentDir); fmt.Sprint(now) != fmt.Sprint(sandboxes) {
+		t.Errorf("sandbox processes before the restart %v, after %v", sandboxes, now)
+	}
+	t.Logf("%d requests, %d failed", requests.Load(), failures.Load())
+}

@@ -1,0 +1,85 @@
+package wasmpod
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wasmkube/wasmkube/runtime/oci"
+)
+
+// OCIRuntime is what Mux needs of runtime/oci.
+type OCIRuntime interface {
+	Create(ctx context.Context, s oci.Spec) error
+	Start(ctx context.Context, id string) error
+	Status(ctx context.Context, id string) (oci.State, error)
+	Wait(ctx context.Context, id string) (<-chan oci.ExitStatus, error)
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	Remove(ctx context.Context, id string) error
+	Containers(ctx context.Context) ([]oci.Container, error)
+	Exec(ctx context.Context, id string, o oci.ExecOptions) (int, error)
+	AttachStreams(ctx context.Context, id string, o oci.AttachOptions) error
+}
+
+// Mux is the node's one container runtime: wasm containers go to Wasm,
+// the others to OCI.
+type Mux struct {
+	OCI  OCIRuntime
+	Wasm *Runtime
+}
+
+func (m Mux) route(id string) OCIRuntime {
+	if m.Wasm.Has(id) {
+		return m.Wasm
+	}
+	return m.OCI
+}
+
+// Create makes s with the runtime its image or runtime class asks for.
+func (m Mux) Create(ctx context.Context, s oci.Spec) error {
+	wasm, err := m.Wasm.Claims(ctx, s)
+	if err != nil {
+		return err
+	}
+	if wasm {
+		return m.Wasm.Create(ctx, s)
+	}
+	return m.OCI.Create(ctx, s)
+}
+
+func (m Mux) Start(ctx context.Context, id string) error { return m.route(id).Start(ctx, id) }
+
+func (m Mux) Status(ctx context.Context, id string) (oci.State, error) {
+	return m.route(id).Status(ctx, id)
+}
+
+func (m Mux) Wait(ctx context.Context, id string) (<-chan oci.ExitStatus, error) {
+	return m.route(id).Wait(ctx, id)
+}
+
+func (m Mux) Stop(ctx context.Context, id string, grace time.Duration) error {
+	return m.route(id).Stop(ctx, id, grace)
+}
+
+func (m Mux) Remove(ctx context.Context, id string) error { return m.route(id).Remove(ctx, id) }
+
+// Containers lists both runtimes' containers.
+func (m Mux) Containers(ctx context.Context) ([]oci.Container, error) {
+	cs, err := m.OCI.Containers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := m.Wasm.Containers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wasm containers: %w", err)
+	}
+	return append(cs, ws...), nil
+}
+
+func (m Mux) Exec(ctx context.Context, id string, o oci.ExecOptions) (int, error) {
+	return m.route(id).Exec(ctx, id, o)
+}
+
+func (m Mux) AttachStreams(ctx context.Context, id string, o oci.AttachOptions) error {
+	return m.route(id).AttachStreams(ctx, id, o)
+}

@@ -1,0 +1,284 @@
+package wasmpod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wasmkube/wasmkube/runtime/oci"
+	"github.com/wasmkube/wasmkube/sandbox/cgroups"
+	"github.com/wasmkube/wasmkube/sandbox/network"
+	"github.com/wasmkube/wasmkube/sandbox/wasmhost"
+)
+
+// sandboxCgroup is the leaf of the pod's cgroup that holds its sandbox
+// process: cgroup2 allows processes only in leaves once controllers are
+// enabled for children, and the OCI containers are the pod's other leaves.
+const sandboxCgroup = "wasm-sandbox"
+
+// startTimeout bounds how long a new sandbox process may take to answer.
+const startTimeout = 10 * time.Second
+
+// sandboxProc is one pod's sandbox process.
+type sandboxProc struct {
+	group  string
+	client *wasmhost.Client
+	// cgroupDir is the process's cgroup on the host, "" when it runs in
+	// the agent's.
+	cgroupDir string
+
+	mu     sync.Mutex
+	closed bool
+	cpu    map[string][2]int64 // container id → CFS quota and period
+}
+
+func socketPath(dir, group string) string {
+	return filepath.Join(sandboxesDir(dir), group+".sock")
+}
+
+// maxSocketPath is the room sun_path leaves for a socket's path.
+const maxSocketPath = 107
+
+// withSandbox runs fn with the pod's sandbox process, starting it if the
+// pod has none. fn runs under the sandbox's lock, so a concurrent Remove
+// of the pod's last container cannot shut the process down under it.
+func (r *Runtime) withSandbox(ctx context.Context, s oci.Spec, fn func(*sandboxProc) error) error {
+	for {
+		r.mu.Lock()
+		sb, ok := r.sandboxes[s.ShimGroup]
+		if !ok {
+			sb = &sandboxProc{group: s.ShimGroup, cpu: map[string][2]int64{}}
+			r.sandboxes[sb.group] = sb
+		}
+		r.mu.Unlock()
+		sb.mu.Lock()
+		if sb.closed {
+			// Shut down meanwhile; the next round makes a new one.
+			sb.mu.Unlock()
+			continue
+		}
+		if sb.client == nil {
+			if err := r.start(ctx, sb, s); err != nil {
+				sb.closed = true
+				sb.mu.Unlock()
+				r.forget(sb)
+				return err
+			}
+		}
+		err := fn(sb)
+		sb.mu.Unlock()
+		return err
+	}
+}
+
+func (r *Runtime) forget(sb *sandboxProc) {
+	r.mu.Lock()
+	if r.sandboxes[sb.group] == sb {
+		delete(r.sandboxes, sb.group)
+	}
+	r.mu.Unlock()
+}
+
+// start starts the pod's sandbox process, or dials the one an earlier
+// agent left.
+func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec) error {
+	sock := socketPath(r.cfg.Dir, sb.group)
+	if len(sock) > maxSocketPath {
+		return fmt.Errorf("wasmpod: socket path %s is longer than %d bytes: use a shorter data directory", sock, maxSocketPath)
+	}
+	if s.CgroupParent != "" {
+		sb.cgroupDir = filepath.Join(r.cfg.CgroupRoot, s.CgroupParent, sandboxCgroup)
+	}
+	if c, err := wasmhost.Dial(ctx, sock); err == nil {
+		sb.client = c
+		return nil
+	}
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("wasmpod: stale socket: %w", err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(sandboxesDir(r.cfg.Dir), sb.group+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("wasmpod: sandbox log: %w", err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(r.cfg.SandboxBinary, "serve", "--socket", sock, "--cache-dir", cacheDir(r.cfg.Dir))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// A session of its own, and no parent-death signal: the process and
+	// its guests outlive the agent.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if sb.cgroupDir != "" {
+		cg, err := openCgroup(sb.cgroupDir)
+		if err != nil {
+			return err
+		}
+		defer cg.Close()
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(cg.Fd())
+	}
+	launch := cmd.Start
+	if s.NetnsPath != "" {
+		// The child is forked from the thread that entered the namespace,
+		// so all of it lives there.
+		launch = func() error { return network.Do(s.NetnsPath, cmd.Start) }
+	}
+	if err := launch(); err != nil {
+		return fmt.Errorf("wasmpod: start the sandbox process of pod %s: %w", sb.group, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // reaps it whenever it ends
+	sb.client, err = dialNew(ctx, sock, exited)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("wasmpod: sandbox process of pod %s (log %s): %w", sb.group, logFile.Name(), err)
+	}
+	return nil
+}
+
+// dialNew waits for a new process to answer on its socket.
+func dialNew(ctx context.Context, sock string, exited <-chan error) (*wasmhost.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	delay := time.Millisecond
+	for {
+		c, err := wasmhost.Dial(ctx, sock)
+		if err == nil {
+			return c, nil
+		}
+		select {
+		case werr := <-exited:
+			return nil, fmt.Errorf("exited before answering: %v", werr)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no answer on %s: %w", sock, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+func openCgroup(dir string) (*os.File, error) {
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("wasmpod: sandbox cgroup: %w", err)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("wasmpod: sandbox cgroup: %w", err)
+	}
+	return f, nil
+}
+
+// setCPU records container id's CPU limit (a zero quota removes it) and
+// writes the sum of the pod's wasm containers' limits to the sandbox
+// cgroup; one container without a limit leaves the sandbox unlimited.
+func (sb *sandboxProc) setCPU(id string, quota int64, period uint64) {
+	if sb.cgroupDir == "" {
+		return
+	}
+	if quota == 0 {
+		delete(sb.cpu, id)
+	} else {
+		sb.cpu[id] = [2]int64{quota, int64(period)}
+	}
+	value := "max 100000"
+	if len(sb.cpu) > 0 {
+		// Quotas over one common period.
+		const common = 100000
+		var total int64
+		for _, qp := range sb.cpu {
+			total += qp[0] * common / max(qp[1], 1)
+		}
+		value = strconv.FormatInt(total, 10) + " " + strconv.Itoa(common)
+	}
+	_ = os.WriteFile(filepath.Join(sb.cgroupDir, "cpu.max"), []byte(value), 0o644)
+}
+
+// shutdownIfEmpty ends the pod's sandbox process once its last container
+// is removed, and its cgroup with it.
+func (r *Runtime) shutdownIfEmpty(ctx context.Context, sb *sandboxProc) error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.closed || sb.client == nil {
+		return nil
+	}
+	sts, err := sb.client.List(ctx)
+	if err != nil || len(sts) > 0 {
+		return nil
+	}
+	sb.closed = true
+	r.forget(sb)
+	if err := sb.client.Shutdown(ctx); err != nil {
+		return fmt.Errorf("wasmpod: shut down the sandbox of pod %s: %w", sb.group, err)
+	}
+	sb.client.Close()
+	_ = os.Remove(socketPath(r.cfg.Dir, sb.group))
+	if sb.cgroupDir != "" {
+		removeCgroup(ctx, sb.cgroupDir)
+	}
+	return nil
+}
+
+// removeCgroup removes the sandbox's cgroup once the process has left it.
+func removeCgroup(ctx context.Context, dir string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// adopt dials the sandbox processes an earlier agent started; sockets
+// nobody answers are removed.
+func (r *Runtime) adopt(ctx context.Context) error {
+	socks, err := filepath.Glob(filepath.Join(sandboxesDir(r.cfg.Dir), "*.sock"))
+	if err != nil {
+		return fmt.Errorf("wasmpod: %w", err)
+	}
+	for _, sock := range socks {
+		group := strings.TrimSuffix(filepath.Base(sock), ".sock")
+		c, err := wasmhost.Dial(ctx, sock)
+		if err != nil {
+			r.cfg.Log.Info("wasmpod: removing the socket of a sandbox that is gone", "pod", group, "err", err)
+			_ = os.Remove(sock)
+			continue
+		}
+		sb := &sandboxProc{group: group, client: c, cpu: map[string][2]int64{}}
+		if dir, err := cgroupOf(c.Pid()); err == nil && filepath.Base(dir) == sandboxCgroup {
+			sb.cgroupDir = filepath.Join(r.cfg.CgroupRoot, dir)
+		}
+		sts, err := c.List(ctx)
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("wasmpod: list the containers of sandbox %s: %w", group, err)
+		}
+		r.sandboxes[group] = sb
+		for _, st := range sts {
+			r.owner[st.ID] = group
+		}
+	}
+	return nil
+}
+
+// cgroupOf is the cgroup2 path of process pid.
+func cgroupOf(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			return rest, nil
+		}
+	}
+	return "", errors.New("no cgroup2 entry")
+}
+
+func cgroupMountpoint() (string, error) { return cgroups.Mountpoint() }
