@@ -38,7 +38,7 @@ func newImageCommand() *cobra.Command {
 	opts := &imageOptions{}
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Manage the node's images (import OCI and docker archives, list)",
+		Short: "Manage the node's images (import OCI and docker archives, list, pack wasm modules)",
 		Long: `Manage the node's image store: the containerd namespace "wasmkube".
 
 Give either --data-dir, the agent's data directory (its containerd listens on
@@ -48,7 +48,7 @@ containerd the agent was pointed at.`,
 	f := cmd.PersistentFlags()
 	f.StringVar(&opts.dataDir, "data-dir", "", "agent data directory; uses the containerd socket DIR/containerd/containerd.sock")
 	f.StringVar(&opts.address, "containerd-address", "", "containerd socket to use instead of the agent's")
-	cmd.AddCommand(newImageImportCommand(opts), newImageListCommand(opts))
+	cmd.AddCommand(newImageImportCommand(opts), newImageListCommand(opts), newImagePackCommand())
 	return cmd
 }
 

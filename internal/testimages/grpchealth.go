@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/wasmkube/wasmkube/runtime/images/wasmpack"
 )
 
 // GRPCHealthBinary is where the gRPC health server sits inside its image,
@@ -30,7 +32,7 @@ func GRPCHealthImage(t testing.TB) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layerTar, err := singleFileTar(GRPCHealthBinary[1:], data, 0o755)
+	layerTar, err := wasmpack.SingleFileTar(GRPCHealthBinary[1:], data, 0o755)
 	if err != nil {
 		t.Fatalf("layer tar: %v", err)
 	}

@@ -1,7 +1,6 @@
 package testimages
 
 import (
-	"archive/tar"
 	"bytes"
 	"io"
 	"os"
@@ -13,10 +12,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/wasmkube/wasmkube/runtime/images/wasmpack"
 )
 
 // HelloBinary is where the hello server sits inside the image, and its
@@ -64,26 +64,9 @@ func BuildHelloOCIArchive(t testing.TB, ref string) (archivePath string) {
 // image after it.
 func writeOCIArchive(t testing.TB, img v1.Image, ref, file string) (archivePath string) {
 	t.Helper()
-	tag, err := name.NewTag(ref)
-	if err != nil {
-		t.Fatalf("image reference %q: %v", ref, err)
-	}
-	dir := t.TempDir()
-	layoutDir := filepath.Join(dir, "layout")
-	p, err := layout.Write(layoutDir, empty.Index)
-	if err != nil {
-		t.Fatalf("create OCI layout: %v", err)
-	}
-	err = p.AppendImage(img, layout.WithAnnotations(map[string]string{
-		annotationContainerdName: tag.Name(),
-		annotationOCIRefName:     tag.TagStr(),
-	}))
-	if err != nil {
-		t.Fatalf("write OCI layout: %v", err)
-	}
-	archivePath = filepath.Join(dir, file)
-	if err := tarDir(layoutDir, archivePath); err != nil {
-		t.Fatalf("tar OCI layout: %v", err)
+	archivePath = filepath.Join(t.TempDir(), file)
+	if err := wasmpack.WriteOCIArchive(archivePath, img, ref); err != nil {
+		t.Fatalf("write OCI archive of %s: %v", ref, err)
 	}
 	return archivePath
 }
@@ -97,7 +80,7 @@ func HelloImage(t testing.TB) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layerTar, err := singleFileTar(HelloBinary[1:], data, 0o755)
+	layerTar, err := wasmpack.SingleFileTar(HelloBinary[1:], data, 0o755)
 	if err != nil {
 		t.Fatalf("layer tar: %v", err)
 	}
@@ -169,38 +152,4 @@ func buildStatic(t testing.TB, name string) string {
 		t.Fatalf("build %s: %v\n%s", name, err, b)
 	}
 	return out
-}
-
-func singleFileTar(name string, data []byte, mode int64) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// tarDir writes the tree under dir into a tar at dst, with paths relative to
-// dir, as an OCI layout archive wants.
-func tarDir(dir, dst string) (err error) {
-	f, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	tw := tar.NewWriter(f)
-	if err := tw.AddFS(os.DirFS(dir)); err != nil {
-		return err
-	}
-	return tw.Close()
 }

@@ -14,4 +14,14 @@
 // that starting a container does not pay for it: overlayfs where the kernel
 // and the filesystem support it, the native (copying) snapshotter where they
 // do not, as containerd reports through its introspection API.
+//
+// A container is WebAssembly when the file its argv[0] names in the image
+// starts with \0asm (wasmpack builds such images: one layer with
+// /app.wasm as the entrypoint). Store.WasmModule decides it from the layers
+// in containerd's content store, without a snapshot or a mount, following
+// the layer format's whiteouts and the image's symlinks, and extracts the
+// module once to a file named after its content. The decision is kept per
+// image digest and command, so an ordinary image's layers are read once.
+// The collector's OnRemove hook lets the node drop those files
+// (RemoveWasmModules) with the image.
 package images

@@ -49,6 +49,7 @@ func (p GCPolicy) Validate() error {
 // Candidate is an image as the collector weighs it.
 type Candidate struct {
 	Name     string
+	Digest   string // of the image's target
 	Size     int64
 	InUse    bool
 	Created  time.Time
@@ -124,6 +125,12 @@ type GC struct {
 	Log    *slog.Logger
 	// Usage reads the filesystem; DiskUsage when nil.
 	Usage func(path string) (capacity, available uint64, err error)
+	// OnRemove, when set, is called with the digest of each image the
+	// collector removed the last name of, once containerd has removed it,
+	// so that what was derived from the image (extracted wasm modules,
+	// their compilation caches) goes with it. Removing one of several
+	// names of an image frees nothing and calls nothing.
+	OnRemove func(ctx context.Context, imageDigest string)
 
 	mu       sync.Mutex
 	lastUsed map[string]time.Time
@@ -180,11 +187,30 @@ func (g *GC) Collect(ctx context.Context) error {
 		delete(g.lastUsed, c.Name)
 		g.mu.Unlock()
 		g.Log.Info("image garbage collection: removed an unused image", "image", c.Name, "bytes", c.Size)
+		g.removed(ctx, c.Digest)
 	}
 	if freed < toFree {
 		return fmt.Errorf("freed %d of the %d bytes above the low threshold: no more unused images", freed, toFree)
 	}
 	return nil
+}
+
+// removed calls OnRemove for an image digest no name refers to any more.
+func (g *GC) removed(ctx context.Context, dgst string) {
+	if g.OnRemove == nil || dgst == "" {
+		return
+	}
+	imgs, err := List(ctx, g.Client)
+	if err != nil {
+		g.Log.Warn("image garbage collection: list images after a removal", "err", err)
+		return
+	}
+	for _, img := range imgs {
+		if img.Target.Digest.String() == dgst {
+			return
+		}
+	}
+	g.OnRemove(ctx, dgst)
 }
 
 // candidates lists the images with their use.
@@ -220,7 +246,7 @@ func (g *GC) candidates(ctx context.Context) ([]Candidate, error) {
 	}
 	out := make([]Candidate, 0, len(imgs))
 	for _, img := range imgs {
-		c := Candidate{Name: img.Name, Created: img.CreatedAt, InUse: usedDigests[img.Target.Digest.String()]}
+		c := Candidate{Name: img.Name, Digest: img.Target.Digest.String(), Created: img.CreatedAt, InUse: usedDigests[img.Target.Digest.String()]}
 		if c.InUse {
 			g.lastUsed[img.Name] = now
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/containerd/containerd/oci"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/wasmkube/wasmkube/runtime/images"
 )
 
 // Spec describes one OCI container of a pod.
@@ -112,23 +114,10 @@ func (s Spec) validate() error {
 	return nil
 }
 
-// processArgs applies the Kubernetes rules: command replaces the
-// entrypoint and drops the image's CMD; args alone keep the entrypoint and
-// replace CMD; neither keeps both from the image.
+// processArgs applies the Kubernetes command and args rules, shared with
+// the image store's wasm detection so both agree on a container's argv.
 func processArgs(img ocispec.ImageConfig, command, args []string) ([]string, error) {
-	var out []string
-	switch {
-	case len(command) > 0:
-		out = append(append(out, command...), args...)
-	case len(args) > 0:
-		out = append(append(out, img.Entrypoint...), args...)
-	default:
-		out = append(append(out, img.Entrypoint...), img.Cmd...)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no command: the image has no entrypoint or cmd and none is given")
-	}
-	return out, nil
+	return images.Argv(img, command, args)
 }
 
 // capName accepts Kubernetes' bare names as well as the kernel's.

@@ -145,11 +145,9 @@ func (a *Agent) register(ctx context.Context) error {
 	nodes := a.client.CoreV1().Nodes()
 	n := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   a.cfg.Name,
-			Labels: a.wantLabels(),
-			// Volume attachment is the controllers' job here, as upstream
-			// by default; tools look for this annotation.
-			Annotations: map[string]string{"volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+			Name:        a.cfg.Name,
+			Labels:      a.wantLabels(),
+			Annotations: a.wantAnnotations(),
 		},
 	}
 	_, err := nodes.Create(ctx, n, metav1.CreateOptions{})
@@ -164,16 +162,19 @@ func (a *Agent) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("getting existing node: %w", err)
 	}
-	missing := map[string]string{}
-	for k, v := range a.wantLabels() {
-		if existing.Labels[k] != v {
-			missing[k] = v
+	labels := metaPatch(existing.Labels, a.wantLabels(), ownedLabels)
+	annotations := metaPatch(existing.Annotations, a.wantAnnotations(), ownedAnnotations)
+	if len(labels)+len(annotations) > 0 {
+		// A merge patch of the maps touches only these keys, so labels
+		// and annotations set by people or other components stay.
+		meta := map[string]any{}
+		if len(labels) > 0 {
+			meta["labels"] = labels
 		}
-	}
-	if len(missing) > 0 {
-		// A merge patch of the label map touches only these keys, so
-		// labels set by people or other components stay.
-		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": missing}})
+		if len(annotations) > 0 {
+			meta["annotations"] = annotations
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": meta})
 		if err != nil {
 			return fmt.Errorf("encoding label patch: %w", err)
 		}
@@ -241,6 +242,7 @@ func (a *Agent) writeStatus(ctx context.Context, u usage, readyErr error) (ready
 	next.Status.Addresses = st.Addresses
 	next.Status.DaemonEndpoints = st.DaemonEndpoints
 	next.Status.NodeInfo = st.NodeInfo
+	next.Status.RuntimeHandlers = st.RuntimeHandlers
 	next.Status.Conditions = mergeConditions(cur.Status.Conditions, a.conditions(u, readyErr), now)
 	ready = readyErr == nil
 
@@ -259,6 +261,26 @@ func (a *Agent) writeStatus(ctx context.Context, u usage, readyErr error) (ready
 	}
 	a.lastReport = now
 	return ready, nil
+}
+
+// metaPatch is the merge patch of one metadata map: the wanted keys whose
+// value differs, and a null for each owned key present but not wanted.
+func metaPatch(existing, want map[string]string, owned []string) map[string]any {
+	out := map[string]any{}
+	for k, v := range want {
+		if cur, ok := existing[k]; !ok || cur != v {
+			out[k] = v
+		}
+	}
+	for _, k := range owned {
+		if _, wanted := want[k]; wanted {
+			continue
+		}
+		if _, ok := existing[k]; ok {
+			out[k] = nil
+		}
+	}
+	return out
 }
 
 // statusPatch is the two-way strategic merge patch from cur to next, as

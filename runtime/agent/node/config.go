@@ -32,6 +32,14 @@ type Config struct {
 	// Labels are extra labels (e.g. wasmkube.io/wasm=true), merged into
 	// the Node's labels at registration.
 	Labels map[string]string
+	// Wasm says the node runs WebAssembly containers: the Node gets the
+	// label wasmkube.io/wasm=true, the runtime handler "wasm" in
+	// status.runtimeHandlers and the engine annotation. When false the
+	// label and annotation are removed from an adopted Node.
+	Wasm bool
+	// WasmEngineVersion is the wasm engine's annotation value, e.g.
+	// "wazero v1.12.0". Default when Wasm: WazeroVersion().
+	WasmEngineVersion string
 	// MaxPods is the pods capacity. Default 110.
 	MaxPods int
 	// RuntimeVersion is nodeInfo.containerRuntimeVersion, e.g.
@@ -92,6 +100,9 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("node IP: %w", err)
 		}
 		c.NodeIP = ip
+	}
+	if c.Wasm && c.WasmEngineVersion == "" {
+		c.WasmEngineVersion = WazeroVersion()
 	}
 	if c.MaxPods <= 0 {
 		c.MaxPods = DefaultMaxPods

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"maps"
 	goruntime "runtime"
 	"time"
 
@@ -23,13 +24,23 @@ func defaultLabels(name string) map[string]string {
 }
 
 // wantLabels are the labels this agent owns on its Node: the defaults,
-// then the caller's extra labels.
+// the wasm label when it runs wasm, then the caller's extra labels.
 func (a *Agent) wantLabels() map[string]string {
 	l := defaultLabels(a.cfg.Name)
-	for k, v := range a.cfg.Labels {
-		l[k] = v
-	}
+	wl, _ := a.wasmMeta()
+	maps.Copy(l, wl)
+	maps.Copy(l, a.cfg.Labels)
 	return l
+}
+
+// wantAnnotations are the annotations this agent sets on its Node.
+func (a *Agent) wantAnnotations() map[string]string {
+	// Volume attachment is the controllers' job here, as upstream by
+	// default; tools look for this annotation.
+	an := map[string]string{"volumes.kubernetes.io/controller-managed-attach-detach": "true"}
+	_, wa := a.wasmMeta()
+	maps.Copy(an, wa)
+	return an
 }
 
 // staticStatus is the part of the status that only changes when the
@@ -50,8 +61,9 @@ func (a *Agent) staticStatus(u usage) corev1.NodeStatus {
 	allocatable[corev1.ResourceMemory] = *resource.NewQuantity(allocMem, resource.BinarySI)
 	allocatable[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(allocFS, resource.BinarySI)
 	return corev1.NodeStatus{
-		Capacity:    capacity,
-		Allocatable: allocatable,
+		RuntimeHandlers: a.runtimeHandlers(),
+		Capacity:        capacity,
+		Allocatable:     allocatable,
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: a.cfg.NodeIP.String()},
 			{Type: corev1.NodeHostName, Address: a.cfg.Name},
