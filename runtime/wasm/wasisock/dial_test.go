@@ -176,3 +176,20 @@ func TestGuestServesAndDials(t *testing.T) {
 		}
 	}
 }
+
+// TestGuestDispatchrunCallingStyle runs calls shaped as Go's dispatchrun/net
+// makes them (getsockopt length by value, self-chained addrinfo records).
+func TestGuestDispatchrunCallingStyle(t *testing.T) {
+	l := echoTCP(t, "tcp4", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	out := runGuest(t, nil, "compat", "localhost", port, "compat hello")
+	for _, want := range []string{
+		"getaddrinfo n=1 family=1 port=" + port + " addr=127.0.0.1\n",
+		"peer family=1 addr=127.0.0.1 port=" + port + "\n",
+		"reply=compat hello\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("guest output %q lacks %q", out, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@
 //	netclient resolve NAME        print NAME's addresses, one a line
 //	netclient udp ADDR MSG        echo MSG through a UDP server, print the reply
 //	netclient refused ADDR        dial ADDR and print whether it was ECONNREFUSED
+//	netclient compat HOST PORT MSG  as tcp, with dispatchrun/net's calling style
 //	netclient proxy UPSTREAM      serve on fd 3, answering each GET /p/X with
 //	                              UPSTREAM's answer to GET /X
 package main
@@ -69,6 +70,8 @@ func run(args []string) error {
 		return nil
 	case "proxy":
 		return proxy(args[1])
+	case "compat":
+		return compat(args[1], args[2], args[3])
 	}
 	return fmt.Errorf("unknown mode %q", args[0])
 }
