@@ -16,4 +16,8 @@
 // connect is started non-blocking and waited for like any read or write,
 // so many goroutines can dial, read and write at once. Listen opens a
 // listener, though pods usually get theirs preopened at fd 3 and up.
+//
+// Name resolution is one host call (sock_getaddrinfo): while it runs, the
+// guest's other goroutines wait, as WASI preview1 has one thread. The host
+// bounds each query to a nameserver to 5 seconds.
 package wasinet
