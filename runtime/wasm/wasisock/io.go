@@ -189,7 +189,7 @@ func sockAccept(ctx context.Context, t *Table, mod api.Module, stack []uint64) b
 	if errno != errnoSuccess {
 		return setErrno(stack, errno)
 	}
-	gfd, ok := t.add(&socket{hostFD: nfd, nonblock: flags&fdflagNonblock != 0})
+	gfd, ok := t.add(&socket{hostFD: nfd, inet6: s.inet6, nonblock: flags&fdflagNonblock != 0})
 	if !ok {
 		_ = unix.Close(nfd)
 		return setErrno(stack, errnoBadf)
@@ -223,7 +223,7 @@ func fdFdstatGet(_ context.Context, t *Table, mod api.Module, stack []uint64) bo
 		return setErrno(stack, errnoFault)
 	}
 	clear(buf)
-	buf[0] = filetypeSocketStream
+	buf[0] = s.filetype()
 	if s.nonblock {
 		buf[2] = fdflagNonblock
 	}
@@ -250,7 +250,8 @@ func fdFdstatSetFlags(_ context.Context, t *Table, _ api.Module, stack []uint64)
 
 // fd_filestat_get(fd, result.stat) -> errno; filestat is 64 bytes.
 func fdFilestatGet(_ context.Context, t *Table, mod api.Module, stack []uint64) bool {
-	if _, ok := t.lookup(int32(uint32(stack[0]))); !ok {
+	s, ok := t.lookup(int32(uint32(stack[0])))
+	if !ok {
 		return false
 	}
 	buf, ok := mod.Memory().Read(uint32(stack[1]), 64)
@@ -258,7 +259,7 @@ func fdFilestatGet(_ context.Context, t *Table, mod api.Module, stack []uint64) 
 		return setErrno(stack, errnoFault)
 	}
 	clear(buf)
-	buf[16] = filetypeSocketStream
+	buf[16] = s.filetype()
 	return setErrno(stack, errnoSuccess)
 }
 

@@ -13,27 +13,39 @@ import (
 
 // WASI preview1 values used here (wasi_snapshot_preview1 witx).
 const (
-	errnoSuccess  = 0
-	errnoAgain    = 6
-	errnoBadf     = 8
-	errnoFault    = 21
-	errnoIntr     = 27
-	errnoInval    = 28
-	errnoIO       = 29
-	errnoNotdir   = 54
-	errnoNotsup   = 58
-	errnoCanceled = 11
+	errnoSuccess     = 0
+	errnoAgain       = 6
+	errnoBadf        = 8
+	errnoFault       = 21
+	errnoIntr        = 27
+	errnoInval       = 28
+	errnoIO          = 29
+	errnoNotdir      = 54
+	errnoNotsup      = 58
+	errnoCanceled    = 11
+	errnoConnrefused = 14
+	errnoInprogress  = 26
+	errnoNoprotoopt  = 50
+	errnoNosys       = 52
 
+	filetypeSocketDgram  = 5
 	filetypeSocketStream = 6
 	fdflagNonblock       = 4
 	rightsAll            = 0x1FFFFFFF
 )
 
+// errnoOf maps the host errors a socket call can meet to WASI errno values.
 var errnoOf = map[unix.Errno]uint32{
-	unix.EAGAIN: errnoAgain, unix.EBADF: errnoBadf, unix.EINTR: errnoIntr, unix.EINVAL: errnoInval,
-	unix.EPIPE: 64, unix.ECONNRESET: 15, unix.ECONNABORTED: 13, unix.ECONNREFUSED: 14,
-	unix.ENOTCONN: 53, unix.EMFILE: 33, unix.ENFILE: 41, unix.ENOBUFS: 42, unix.ENOMEM: 48,
-	unix.ETIMEDOUT: 70, unix.ENOTSOCK: 57, unix.EOPNOTSUPP: errnoNotsup, unix.EFAULT: errnoFault,
+	unix.EACCES: 2, unix.EADDRINUSE: 3, unix.EADDRNOTAVAIL: 4, unix.EAFNOSUPPORT: 5,
+	unix.EAGAIN: errnoAgain, unix.EALREADY: 7, unix.EBADF: errnoBadf, unix.ECONNABORTED: 13,
+	unix.ECONNREFUSED: errnoConnrefused, unix.ECONNRESET: 15, unix.EDESTADDRREQ: 17,
+	unix.EFAULT: errnoFault, unix.EHOSTUNREACH: 23, unix.EINPROGRESS: errnoInprogress,
+	unix.EINTR: errnoIntr, unix.EINVAL: errnoInval, unix.EIO: errnoIO, unix.EISCONN: 30,
+	unix.EMFILE: 33, unix.EMSGSIZE: 35, unix.ENETDOWN: 38, unix.ENETRESET: 39,
+	unix.ENETUNREACH: 40, unix.ENFILE: 41, unix.ENOBUFS: 42, unix.ENOMEM: 48,
+	unix.ENOPROTOOPT: errnoNoprotoopt, unix.ENOSYS: errnoNosys, unix.ENOTCONN: 53,
+	unix.ENOTSOCK: 57, unix.EOPNOTSUPP: errnoNotsup, unix.EPERM: 63, unix.EPIPE: 64,
+	unix.EPROTONOSUPPORT: 66, unix.EPROTOTYPE: 67, unix.ETIMEDOUT: 73,
 }
 
 func toErrno(err error) uint32 {
@@ -104,6 +116,27 @@ func Instantiate(ctx context.Context, r wazero.Runtime) (api.Closer, error) {
 				inner.Call(ctx, mod, stack)
 			}), def.ParamTypes(), def.ResultTypes()).
 			WithParameterNames(def.ParamNames()...).
+			Export(name)
+	}
+	for name, ext := range extensions() {
+		if _, ok := defs[name]; ok {
+			return nil, fmt.Errorf("wasisock: wazero's WASI now has %s; it must become an override", name)
+		}
+		fn := ext.fn
+		params := make([]api.ValueType, len(ext.params))
+		for i := range params {
+			params[i] = api.ValueTypeI32
+		}
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+				t := tableFrom(ctx)
+				if t == nil {
+					stack[0] = errnoNosys
+					return
+				}
+				stack[0] = uint64(fn(ctx, t, mod, stack))
+			}), params, []api.ValueType{api.ValueTypeI32}).
+			WithParameterNames(ext.params...).
 			Export(name)
 	}
 	mod, err := b.Instantiate(ctx)

@@ -17,10 +17,14 @@ const FirstListenerFD = 3
 // ConnFDBase is the guest descriptor of the first accepted connection.
 const ConnFDBase = 1 << 20
 
-// socket is one host descriptor the guest sees as a stream socket.
+// socket is one host descriptor the guest sees as a socket.
 type socket struct {
 	hostFD   int
 	listener bool
+	// dgram marks a UDP socket; every other socket is a TCP stream.
+	dgram bool
+	// inet6 marks a socket the guest opened as AF_INET6.
+	inet6 bool
 	// nonblock is the guest's view of FDFLAGS_NONBLOCK; the host fd itself
 	// is always non-blocking.
 	nonblock bool
@@ -28,23 +32,43 @@ type socket struct {
 
 // Table holds the sockets of one guest instance.
 type Table struct {
-	mu      sync.Mutex
-	socks   map[int32]*socket
-	nextFD  int32
-	wakeFD  int
-	closed  bool
-	closers []func() error
+	mu       sync.Mutex
+	socks    map[int32]*socket
+	nextFD   int32
+	wakeFD   int
+	closed   bool
+	resolver *resolver
+}
+
+// TableOption configures a Table made by NewTableWithOptions.
+type TableOption func(*tableConfig) error
+
+type tableConfig struct {
+	resolver *resolver
 }
 
 // NewTable takes over the given listeners: each is duplicated into a
 // non-blocking host descriptor and becomes guest fd 3, 4, ... in order. The
 // caller may close its listeners afterwards; Close releases the Table's own.
+// Names the guest resolves with sock_getaddrinfo go to Go's
+// net.DefaultResolver.
 func NewTable(listeners ...net.Listener) (*Table, error) {
+	return NewTableWithOptions(listeners)
+}
+
+// NewTableWithOptions is NewTable with options, such as WithResolvConf.
+func NewTableWithOptions(listeners []net.Listener, opts ...TableOption) (*Table, error) {
+	cfg := tableConfig{resolver: defaultResolver()}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("wasisock: %w", err)
+		}
+	}
 	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("wasisock: eventfd: %w", err)
 	}
-	t := &Table{socks: map[int32]*socket{}, nextFD: ConnFDBase, wakeFD: wake}
+	t := &Table{socks: map[int32]*socket{}, nextFD: ConnFDBase, wakeFD: wake, resolver: cfg.resolver}
 	for i, l := range listeners {
 		fd, err := dupListener(l)
 		if err != nil {
@@ -185,4 +209,11 @@ func WithTable(ctx context.Context, t *Table) context.Context {
 func tableFrom(ctx context.Context) *Table {
 	t, _ := ctx.Value(tableKey{}).(*Table)
 	return t
+}
+
+func (s *socket) filetype() byte {
+	if s.dgram {
+		return filetypeSocketDgram
+	}
+	return filetypeSocketStream
 }
