@@ -27,7 +27,7 @@ import (
 const podsWideHeader = "NAME          READY   STATUS    RESTARTS   AGE   IP       NODE     NOMINATED NODE   READINESS GATES"
 
 // repoFile is a path in the repository, from this package's directory.
-func repoFile(t *testing.T, rel string) string {
+func repoFile(t testing.TB, rel string) string {
 	t.Helper()
 	_, self, _, ok := runtime.Caller(0)
 	if !ok {

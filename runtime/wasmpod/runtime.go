@@ -341,7 +341,13 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	if err := sb.client.Remove(ctx, id); err != nil && !errors.Is(err, wasmhost.ErrNotFound) {
-		return fmt.Errorf("wasmpod: remove %s: %w", id, err)
+		if !sandboxGone(err) {
+			return fmt.Errorf("wasmpod: remove %s: %w", id, err)
+		}
+		// The process went with the pod's cgroup, which the pod worker
+		// removes before the containers: nothing is left to remove.
+		r.dropSandbox(sb)
+		return nil
 	}
 	r.mu.Lock()
 	delete(r.owner, id)
@@ -361,6 +367,10 @@ func (r *Runtime) Containers(ctx context.Context) ([]oci.Container, error) {
 	var out []oci.Container
 	for _, sb := range sbs {
 		sts, err := sb.client.List(ctx)
+		if sandboxGone(err) {
+			r.dropSandbox(sb)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("wasmpod: list the containers of sandbox %s: %w", sb.group, err)
 		}

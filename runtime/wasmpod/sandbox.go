@@ -224,6 +224,31 @@ func (r *Runtime) shutdownIfEmpty(ctx context.Context, sb *sandboxProc) error {
 	return nil
 }
 
+// sandboxGone says that err is the sandbox process being gone: nothing
+// listens on its socket, or the socket itself is gone.
+func sandboxGone(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}
+
+// dropSandbox forgets a sandbox process that is gone, and its containers.
+func (r *Runtime) dropSandbox(sb *sandboxProc) {
+	sb.mu.Lock()
+	sb.closed = true
+	sb.mu.Unlock()
+	r.mu.Lock()
+	if r.sandboxes[sb.group] == sb {
+		delete(r.sandboxes, sb.group)
+	}
+	for id, group := range r.owner {
+		if group == sb.group {
+			delete(r.owner, id)
+		}
+	}
+	r.mu.Unlock()
+	sb.client.Close()
+	_ = os.Remove(socketPath(r.cfg.Dir, sb.group))
+}
+
 // removeCgroup removes the sandbox's cgroup once the process has left it.
 func removeCgroup(ctx context.Context, dir string) {
 	deadline := time.Now().Add(5 * time.Second)

@@ -30,7 +30,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "no listener at fd 3:", err)
 		os.Exit(1)
 	}
-	host, _ := os.Hostname()
+	// WASI has no host name (Go's os.Hostname says "wasip1"); the
+	// runtime passes the pod's in HOSTNAME, as container runtimes do.
+	host := os.Getenv("HOSTNAME")
 	fmt.Println("serving on", l.Addr())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {

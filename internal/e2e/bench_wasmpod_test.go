@@ -52,11 +52,11 @@ func BenchmarkWasmPodStart(b *testing.B) {
 		}
 		rt := watchReady(b, n, ns)
 		pods := n.Client.CoreV1().Pods(ns)
-		serial := func(prefix string, make func(string) *corev1.Pod) []time.Duration {
+		serial := func(prefix string, newPod func(string) *corev1.Pod) []time.Duration {
 			var out []time.Duration
 			for j := range startBenchPods {
 				start := time.Now()
-				p := make(fmt.Sprintf("%s-%02d", prefix, j))
+				p := newPod(fmt.Sprintf("%s-%02d", prefix, j))
 				if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
 					b.Fatal(err)
 				}
