@@ -99,10 +99,10 @@ func TestMain(m *testing.M) {
 
 // sandbox is one running sandbox process.
 type sandbox struct {
-	cmd    *exec.Cmd
-	socket string
-	stderr *syncbuf.Buffer
-	exited chan struct{} // closed once the process exited, with waitErr
+	cmd     *exec.Cmd
+	socket  string
+	stderr  *syncbuf.Buffer
+	exited  chan struct{} // closed once the process exited, with waitErr
 	waitErr error
 }
 
