@@ -199,6 +199,12 @@ func hostSpec(s oci.Spec, m Module, rot oci.LogRotation) wasmhost.ContainerSpec 
 		spec.Ports = append(spec.Ports, wasmhost.Port{Port: p.Port, Protocol: p.Protocol})
 	}
 	for _, mt := range s.Mounts {
+		switch mt.Destination {
+		case "/etc/resolv.conf":
+			spec.ResolvConf = mt.Source
+		case "/etc/hosts":
+			spec.Hosts = mt.Source
+		}
 		// Files (/etc/hosts, resolv.conf, the termination log) have no
 		// place among WASI's preopened directories.
 		if fi, err := os.Stat(mt.Source); err != nil || !fi.IsDir() {

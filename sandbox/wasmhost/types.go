@@ -31,6 +31,13 @@ type ContainerSpec struct {
 	// pod's network namespace.
 	Ports []Port `json:"ports,omitempty"`
 
+	// ResolvConf is the pod's resolv.conf on the host: the nameservers,
+	// search list and ndots of the guests' sock_getaddrinfo. "" resolves
+	// as the sandbox process does.
+	ResolvConf string `json:"resolvConf,omitempty"`
+	// Hosts is the pod's /etc/hosts on the host, answered before DNS.
+	Hosts string `json:"hosts,omitempty"`
+
 	// MemoryLimit caps the guest's linear memory in bytes; 0 is none.
 	MemoryLimit int64 `json:"memoryLimit,omitempty"`
 

@@ -21,6 +21,8 @@ type resolver struct {
 	servers []*net.Resolver
 	search  []string
 	ndots   int
+	// hosts are the names of a hosts file, answered first.
+	hosts map[string][]netip.Addr
 }
 
 func defaultResolver() *resolver { return &resolver{} }
@@ -123,6 +125,9 @@ func newConfResolver(conf resolvConf, port string) *resolver {
 func (r *resolver) lookup(ctx context.Context, network, host string) ([]netip.Addr, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a.Unmap()}, nil
+	}
+	if addrs := fromHosts(r.hosts, network, host); len(addrs) > 0 {
+		return addrs, nil
 	}
 	if len(r.servers) == 0 {
 		return net.DefaultResolver.LookupNetIP(ctx, network, host)

@@ -80,3 +80,22 @@ func TestWithResolvConfRejectsFileWithoutNameserver(t *testing.T) {
 		t.Fatal("NewTableWithOptions with a missing resolv.conf succeeded")
 	}
 }
+
+// TestGuestResolvesFromHostsFile: the pod's hosts file answers before any
+// nameserver, which here is one nobody answers at.
+func TestGuestResolvesFromHostsFile(t *testing.T) {
+	dir := t.TempDir()
+	hosts, conf := filepath.Join(dir, "hosts"), filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n# the pod\n10.244.7.9\tweb-0 web-0.web.ns1.svc.cluster.local\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte("nameserver 127.83.41.99\noptions ndots:5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := []wasisock.TableOption{wasisock.WithResolvConf(conf), wasisock.WithHostsFile(hosts)}
+	for name, want := range map[string]string{"web-0": "10.244.7.9", "WEB-0.web.ns1.svc.cluster.local.": "10.244.7.9", "localhost": "127.0.0.1"} {
+		if out := runGuest(t, opts, "resolve", name); strings.TrimSpace(out) != want {
+			t.Errorf("guest resolved %s to %q, want %s", name, out, want)
+		}
+	}
+}

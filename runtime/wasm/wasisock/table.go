@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 
@@ -45,6 +46,7 @@ type TableOption func(*tableConfig) error
 
 type tableConfig struct {
 	resolver *resolver
+	hosts    map[string][]netip.Addr
 }
 
 // NewTable takes over the given listeners: each is duplicated into a
@@ -68,6 +70,7 @@ func NewTableWithOptions(listeners []net.Listener, opts ...TableOption) (*Table,
 	if err != nil {
 		return nil, fmt.Errorf("wasisock: eventfd: %w", err)
 	}
+	cfg.resolver.hosts = cfg.hosts
 	t := &Table{socks: map[int32]*socket{}, nextFD: ConnFDBase, wakeFD: wake, resolver: cfg.resolver}
 	for i, l := range listeners {
 		fd, err := dupListener(l)

@@ -159,7 +159,7 @@ func (c *container) start() error {
 	if err != nil {
 		return statusErr(http.StatusInternalServerError, "container %q: %v", c.spec.ID, err)
 	}
-	table, err := wasisock.NewTable(listeners...)
+	table, err := c.sockets(listeners...)
 	if err != nil {
 		closeListeners(listeners)
 		return statusErr(http.StatusInternalServerError, "container %q: %v", c.spec.ID, err)
@@ -215,6 +215,19 @@ func (c *container) run(ctx context.Context, table *wasisock.Table, lg *crilog.L
 		r = wasm.Result{Termination: wasm.Trapped, ExitCode: ExitCodeStartError, Message: err.Error()}
 	}
 	res = r
+}
+
+// sockets is an instance's socket table: its listeners, and outbound
+// sockets resolving names with the pod's hosts file and resolv.conf.
+func (c *container) sockets(listeners ...net.Listener) (*wasisock.Table, error) {
+	var opts []wasisock.TableOption
+	if c.spec.ResolvConf != "" {
+		opts = append(opts, wasisock.WithResolvConf(c.spec.ResolvConf))
+	}
+	if c.spec.Hosts != "" {
+		opts = append(opts, wasisock.WithHostsFile(c.spec.Hosts))
+	}
+	return wasisock.NewTableWithOptions(listeners, opts...)
 }
 
 // runOptions are the container's argv, environment and preopens.

@@ -79,7 +79,13 @@ func (h *host) runExec(ctx context.Context, c *container, argv []string, stdin i
 		}
 		debug.FreeOSMemory()
 	}()
-	opts := append(c.runOptions(), wasm.WithArgv(argv...), wasm.WithStdin(stdin),
+	// No listeners (the container holds its ports), but outbound sockets.
+	table, err := c.sockets()
+	if err != nil {
+		return wasmhost.ExecExit{ExitCode: ExitCodeStartError, Error: err.Error()}
+	}
+	defer table.Close()
+	opts := append(c.runOptions(), wasm.WithArgv(argv...), wasm.WithStdin(stdin), wasm.WithSockets(table),
 		wasm.WithStdout(fw.StreamWriter(wasmhost.FrameStdout)), wasm.WithStderr(fw.StreamWriter(wasmhost.FrameStderr)))
 	res, err := c.module.Run(ctx, opts...)
 	if err != nil {
