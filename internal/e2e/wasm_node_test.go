@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,15 +43,16 @@ func TestNodeWasm(t *testing.T) {
 
 // wasmPod is a pod of one wasm container serving on 8080, with a
 // configMap volume, an emptyDir, and variables from the downward API and a
-// configMap; args, when given, pick another part for the guest to play.
-func wasmPod(name, restartPolicy, memoryLimit string, args ...string) string {
+// configMap; limit is one resource limit ("memory: 64Mi"), and args, when
+// given, pick another part for the guest to play.
+func wasmPod(name, restartPolicy, limit string, args ...string) string {
 	argList := ""
 	if len(args) > 0 {
 		argList = fmt.Sprintf("\n    args: [%q]", strings.Join(args, `", "`))
 	}
 	limits := ""
-	if memoryLimit != "" {
-		limits = fmt.Sprintf("\n    resources:\n      limits:\n        memory: %s", memoryLimit)
+	if limit != "" {
+		limits = fmt.Sprintf("\n    resources:\n      limits:\n        %s", limit)
 	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: ConfigMap
@@ -100,7 +104,7 @@ spec:
 
 func testWasmServesHTTP(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "wasm-http")
-	nt.apply(t, ns, wasmPod("web", "Always", ""))
+	nt.apply(t, ns, wasmPod("web", "Always", "cpu: 500m"))
 	pod := nt.waitRunning(t, ns, "web")
 	want := func(want string) func(string) error {
 		return func(body string) error {
@@ -121,6 +125,48 @@ func testWasmServesHTTP(t *testing.T, nt *nodeTest) {
 	cs := containerStatus(pod, "app")
 	if cs == nil || !cs.Ready || cs.ContainerID == "" || cs.State.Running == nil {
 		t.Fatalf("container status %+v", cs)
+	}
+	checkSandboxPlacement(t, nt, pod, "50000 100000")
+}
+
+// checkSandboxPlacement checks that the pod's sandbox process lives in the
+// pod's network namespace and in the leaf wasm-sandbox of the pod's
+// cgroup, whose cpu.max carries the wasm containers' CPU limit.
+func checkSandboxPlacement(t *testing.T, nt *nodeTest, pod *corev1.Pod, cpuMax string) {
+	t.Helper()
+	var pid int
+	for sock, p := range sandboxProcesses(t, nt.DataDir) {
+		if strings.Contains(sock, string(pod.UID)) {
+			pid = p
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no sandbox process for pod %s", pod.UID)
+	}
+	var procNS, podNS syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &procNS); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Stat(nt.NetnsPin(pod.UID), &podNS); err != nil {
+		t.Fatal(err)
+	}
+	if procNS.Ino != podNS.Ino {
+		t.Errorf("sandbox process %d is in netns %d, the pod's is %d", pid, procNS.Ino, podNS.Ino)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(b)), "0::"))
+	if want := fmt.Sprintf("/wasmkube/%s/pod%s/wasm-sandbox", nt.Name, pod.UID); cg != want {
+		t.Fatalf("sandbox process %d in cgroup %q, want %q", pid, cg, want)
+	}
+	got, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", cg, "cpu.max"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(got)) != cpuMax {
+		t.Errorf("cpu.max of the sandbox cgroup is %q, want %q", strings.TrimSpace(string(got)), cpuMax)
 	}
 }
 
@@ -227,7 +273,7 @@ func testWasmCrashLoop(t *testing.T, nt *nodeTest) {
 
 func testWasmOOMKilled(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "wasm-oom")
-	nt.apply(t, ns, wasmPod("hog", "Never", "64Mi", "alloc"))
+	nt.apply(t, ns, wasmPod("hog", "Never", "memory: 64Mi", "alloc"))
 	nt.waitTerminated(t, ns, "hog", "app", corev1.PodFailed, "OOMKilled", 137)
 	nt.waitStatus(t, ns, "hog", 30*time.Second, "OOMKilled")
 	logs := nt.MustKubectl(t, "-n", ns, "logs", "hog")

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/errdefs"
 
 	"github.com/wasmkube/wasmkube/runtime/oci"
+	"github.com/wasmkube/wasmkube/sandbox/cgroups"
 	"github.com/wasmkube/wasmkube/sandbox/wasmhost"
 )
 
@@ -52,8 +53,6 @@ type Config struct {
 	// SandboxBinary is the wasmkube-sandbox executable.
 	SandboxBinary string
 	Modules       ModuleFinder
-	// CgroupRoot is the cgroup2 mount point; "" finds it.
-	CgroupRoot string
 	// LogRotation bounds each container's log, as for OCI containers.
 	LogRotation oci.LogRotation
 	Log         *slog.Logger
@@ -63,6 +62,9 @@ type Config struct {
 type Runtime struct {
 	cfg      Config
 	compiler *compiler
+	// hierarchies are the host's cgroup hierarchies, for the sandboxes'
+	// cgroups.
+	hierarchies []cgroups.Hierarchy
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandboxProc // by shim group: the pod uid
@@ -87,19 +89,17 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("wasmpod: %w", err)
 		}
 	}
-	if cfg.CgroupRoot == "" {
-		root, err := cgroupMountpoint()
-		if err != nil {
-			return nil, fmt.Errorf("wasmpod: %w", err)
-		}
-		cfg.CgroupRoot = root
+	hs, err := cgroups.Hierarchies()
+	if err != nil {
+		return nil, fmt.Errorf("wasmpod: %w", err)
 	}
 	r := &Runtime{
-		cfg:       cfg,
-		compiler:  newCompiler(cfg.SandboxBinary, cacheDir(cfg.Dir)),
-		sandboxes: map[string]*sandboxProc{},
-		owner:     map[string]string{},
-		claimed:   map[string]Module{},
+		cfg:         cfg,
+		hierarchies: hs,
+		compiler:    newCompiler(cfg.SandboxBinary, cacheDir(cfg.Dir)),
+		sandboxes:   map[string]*sandboxProc{},
+		owner:       map[string]string{},
+		claimed:     map[string]Module{},
 	}
 	if err := r.adopt(ctx); err != nil {
 		return nil, err

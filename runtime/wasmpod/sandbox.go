@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,9 +30,9 @@ const startTimeout = 10 * time.Second
 type sandboxProc struct {
 	group  string
 	client *wasmhost.Client
-	// cgroupDir is the process's cgroup on the host, "" when it runs in
-	// the agent's.
-	cgroupDir string
+	// cgroup is the process's, the leaf wasm-sandbox of the pod's; nil
+	// when it runs in the agent's.
+	cgroup *cgroups.Cgroup
 
 	mu     sync.Mutex
 	closed bool
@@ -95,7 +94,11 @@ func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec) error 
 		return fmt.Errorf("wasmpod: socket path %s is longer than %d bytes: use a shorter data directory", sock, maxSocketPath)
 	}
 	if s.CgroupParent != "" {
-		sb.cgroupDir = filepath.Join(r.cfg.CgroupRoot, s.CgroupParent, sandboxCgroup)
+		leaf, err := cgroups.ForPath(r.hierarchies, s.CgroupParent).Sub(sandboxCgroup)
+		if err != nil {
+			return fmt.Errorf("wasmpod: sandbox cgroup: %w", err)
+		}
+		sb.cgroup = leaf
 	}
 	if c, err := wasmhost.Dial(ctx, sock); err == nil {
 		sb.client = c
@@ -114,14 +117,18 @@ func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec) error 
 	// A session of its own, and no parent-death signal: the process and
 	// its guests outlive the agent.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if sb.cgroupDir != "" {
-		cg, err := openCgroup(sb.cgroupDir)
-		if err != nil {
-			return err
+	if sb.cgroup != nil {
+		if dir, ok := sb.cgroup.UnifiedDir(); ok {
+			// On cgroup2 it starts in its cgroup: nothing it allocates is
+			// ever charged to the agent's.
+			cg, err := os.Open(dir)
+			if err != nil {
+				return fmt.Errorf("wasmpod: sandbox cgroup: %w", err)
+			}
+			defer cg.Close()
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = int(cg.Fd())
 		}
-		defer cg.Close()
-		cmd.SysProcAttr.UseCgroupFD = true
-		cmd.SysProcAttr.CgroupFD = int(cg.Fd())
 	}
 	launch := cmd.Start
 	if s.NetnsPath != "" {
@@ -134,6 +141,14 @@ func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec) error 
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }() // reaps it whenever it ends
+	if sb.cgroup != nil {
+		// The v1 hierarchies of a hybrid host (cpu among them) have no
+		// CLONE_INTO_CGROUP.
+		if err := sb.cgroup.Add(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("wasmpod: sandbox process of pod %s: %w", sb.group, err)
+		}
+	}
 	sb.client, err = dialNew(ctx, sock, exited)
 	if err != nil {
 		_ = cmd.Process.Kill()
@@ -163,22 +178,11 @@ func dialNew(ctx context.Context, sock string, exited <-chan error) (*wasmhost.C
 	}
 }
 
-func openCgroup(dir string) (*os.File, error) {
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("wasmpod: sandbox cgroup: %w", err)
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("wasmpod: sandbox cgroup: %w", err)
-	}
-	return f, nil
-}
-
 // setCPU records container id's CPU limit (a zero quota removes it) and
 // writes the sum of the pod's wasm containers' limits to the sandbox
 // cgroup; one container without a limit leaves the sandbox unlimited.
 func (sb *sandboxProc) setCPU(id string, quota int64, period uint64) {
-	if sb.cgroupDir == "" {
+	if sb.cgroup == nil {
 		return
 	}
 	if quota == 0 {
@@ -186,17 +190,14 @@ func (sb *sandboxProc) setCPU(id string, quota int64, period uint64) {
 	} else {
 		sb.cpu[id] = [2]int64{quota, int64(period)}
 	}
-	value := "max 100000"
-	if len(sb.cpu) > 0 {
-		// Quotas over one common period.
-		const common = 100000
-		var total int64
-		for _, qp := range sb.cpu {
-			total += qp[0] * common / max(qp[1], 1)
-		}
-		value = strconv.FormatInt(total, 10) + " " + strconv.Itoa(common)
+	// Quotas over one common period; no container with a limit leaves the
+	// sandbox unlimited.
+	const period100ms = 100 * time.Millisecond
+	var total time.Duration
+	for _, qp := range sb.cpu {
+		total += time.Duration(qp[0]) * time.Microsecond * period100ms / time.Duration(max(qp[1], 1)*int64(time.Microsecond))
 	}
-	_ = os.WriteFile(filepath.Join(sb.cgroupDir, "cpu.max"), []byte(value), 0o644)
+	_ = sb.cgroup.SetCPU(total, period100ms, 0)
 }
 
 // shutdownIfEmpty ends the pod's sandbox process once its last container
@@ -218,8 +219,10 @@ func (r *Runtime) shutdownIfEmpty(ctx context.Context, sb *sandboxProc) error {
 	}
 	sb.client.Close()
 	_ = os.Remove(socketPath(r.cfg.Dir, sb.group))
-	if sb.cgroupDir != "" {
-		removeCgroup(ctx, sb.cgroupDir)
+	if sb.cgroup != nil {
+		if err := sb.cgroup.Remove(ctx); err != nil {
+			return fmt.Errorf("wasmpod: cgroup of the sandbox of pod %s: %w", sb.group, err)
+		}
 	}
 	return nil
 }
@@ -249,17 +252,6 @@ func (r *Runtime) dropSandbox(sb *sandboxProc) {
 	_ = os.Remove(socketPath(r.cfg.Dir, sb.group))
 }
 
-// removeCgroup removes the sandbox's cgroup once the process has left it.
-func removeCgroup(ctx context.Context, dir string) {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // adopt dials the sandbox processes an earlier agent started; sockets
 // nobody answers are removed.
 func (r *Runtime) adopt(ctx context.Context) error {
@@ -277,7 +269,7 @@ func (r *Runtime) adopt(ctx context.Context) error {
 		}
 		sb := &sandboxProc{group: group, client: c, cpu: map[string][2]int64{}}
 		if dir, err := cgroupOf(c.Pid()); err == nil && filepath.Base(dir) == sandboxCgroup {
-			sb.cgroupDir = filepath.Join(r.cfg.CgroupRoot, dir)
+			sb.cgroup = cgroups.ForPath(r.hierarchies, dir)
 		}
 		sts, err := c.List(ctx)
 		if err != nil {
@@ -305,5 +297,3 @@ func cgroupOf(pid int) (string, error) {
 	}
 	return "", errors.New("no cgroup2 entry")
 }
-
-func cgroupMountpoint() (string, error) { return cgroups.Mountpoint() }

@@ -227,6 +227,29 @@ type Cgroup struct {
 	unavailable map[string]string
 }
 
+// ForPath is the cgroup at the hierarchy-relative path rel in the
+// hierarchies hs, for one made elsewhere (a pod's, by its Manager); nothing
+// is created.
+func ForPath(hs []Hierarchy, rel string) *Cgroup {
+	return &Cgroup{path: path.Clean("/" + rel), hierarchies: hs, unavailable: map[string]string{}}
+}
+
+// Sub creates (or opens) the cgroup name below c in every hierarchy: a
+// leaf for processes of the pod that are no container's, since cgroup2
+// lets a cgroup that delegates controllers hold no process itself.
+func (c *Cgroup) Sub(name string) (*Cgroup, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return nil, fmt.Errorf("cgroups: invalid cgroup name %q", name)
+	}
+	sub := &Cgroup{path: path.Join(c.path, name), hierarchies: c.hierarchies, unavailable: c.unavailable}
+	for _, h := range c.hierarchies {
+		if err := ensureDir(h, sub.path); err != nil {
+			return nil, err
+		}
+	}
+	return sub, nil
+}
+
 // Path is the hierarchy-relative path of the cgroup, the same in every
 // hierarchy: the CgroupParent of the pod's containers.
 func (c *Cgroup) Path() string { return c.path }
@@ -238,6 +261,17 @@ func (c *Cgroup) Dirs() []string {
 		dirs[i] = c.dir(h)
 	}
 	return dirs
+}
+
+// UnifiedDir is the cgroup's directory on the cgroup2 hierarchy, if the
+// host has one: what clone3's CLONE_INTO_CGROUP takes.
+func (c *Cgroup) UnifiedDir() (string, bool) {
+	for _, h := range c.hierarchies {
+		if h.Unified {
+			return c.dir(h), true
+		}
+	}
+	return "", false
 }
 
 func (c *Cgroup) dir(h Hierarchy) string { return filepath.Join(h.Mountpoint, c.path) }
