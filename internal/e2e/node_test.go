@@ -132,6 +132,8 @@ func importTestImages(t *testing.T, n interface{ ImportImage(testing.TB, string)
 			archive = testimages.BuildBusyboxOCIArchive(t, ref)
 		case grpcHealthImage:
 			archive = testimages.BuildGRPCHealthOCIArchive(t, ref)
+		case collectorImage, logShipperImage, codeSyncImage, localhostImage:
+			archive = buildWasmExampleImage(t, ref)
 		default:
 			t.Fatalf("no test image %s", ref)
 		}
