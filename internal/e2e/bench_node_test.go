@@ -199,30 +199,9 @@ type pssSum struct {
 // node whose data dir is dir: PSS splits shared pages (the shim binary)
 // among the shims instead of counting them once per shim.
 func shimPSS(b *testing.B, dir string) pssSum {
-	var s pssSum
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, cmdline := range procs {
-		data, err := os.ReadFile(cmdline)
-		if err != nil || !strings.Contains(string(data), "containerd-shim") || !strings.Contains(string(data), dir) {
-			continue
-		}
-		rollup, err := os.ReadFile(filepath.Join(filepath.Dir(cmdline), "smaps_rollup"))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(rollup), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 2 && f[0] == "Pss:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				s.total += kb * 1024
-				s.count++
-			}
-		}
-	}
-	if s.count == 0 {
-		b.Fatalf("no containerd shim of %s found", dir)
-	}
-	return s
+	return processesPSS(b, func(cmdline string) bool {
+		return strings.Contains(cmdline, "containerd-shim") && strings.Contains(cmdline, dir)
+	})
 }
 
 // privateCopy copies the binary, so that the agent under measurement maps

@@ -120,7 +120,7 @@ func newNodeTest(t *testing.T, n *Node) *nodeTest {
 }
 
 // importTestImages builds the test images named by refs (helloImage,
-// busyboxImage, grpcHealthImage) and imports them into n.
+// busyboxImage, grpcHealthImage, wasmImage) and imports them into n.
 func importTestImages(t *testing.T, n interface{ ImportImage(testing.TB, string) }, refs ...string) {
 	t.Helper()
 	for _, ref := range refs {
@@ -132,6 +132,8 @@ func importTestImages(t *testing.T, n interface{ ImportImage(testing.TB, string)
 			archive = testimages.BuildBusyboxOCIArchive(t, ref)
 		case grpcHealthImage:
 			archive = testimages.BuildGRPCHealthOCIArchive(t, ref)
+		case wasmImage:
+			archive = testimages.BuildWasmOCIArchive(t, ref, repoFile(t, "internal/e2e/testdata/wasmapp"))
 		case collectorImage, logShipperImage, codeSyncImage, localhostImage:
 			archive = buildWasmExampleImage(t, ref)
 		default:

@@ -29,6 +29,7 @@ import (
 	ctrd "github.com/wasmkube/wasmkube/runtime/containerd"
 	"github.com/wasmkube/wasmkube/runtime/images"
 	"github.com/wasmkube/wasmkube/runtime/oci"
+	"github.com/wasmkube/wasmkube/runtime/wasmpod"
 	"github.com/wasmkube/wasmkube/sandbox/cgroups"
 	"github.com/wasmkube/wasmkube/sandbox/ipam"
 	"github.com/wasmkube/wasmkube/sandbox/network"
@@ -140,7 +141,20 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err := gcPolicy.Validate(); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	imageGC := &images.GC{Client: cc, Path: dir, Policy: gcPolicy, Log: cfg.Log}
+	wasmStore := images.NewStore(cc)
+	sandboxBin, wasmErr := sandboxBinary(cfg.SandboxBinary)
+	if wasmErr != nil {
+		cfg.Log.Warn("agent: this node runs no wasm containers", "err", wasmErr)
+	}
+	// Set once the pod manager's wasm runtime exists; the collector's
+	// first pass comes later.
+	var wasmRT atomic.Pointer[wasmpod.Runtime]
+	imageGC := &images.GC{Client: cc, Path: dir, Policy: gcPolicy, Log: cfg.Log,
+		OnRemove: func(ctx context.Context, digest string) {
+			if err := forgetWasmImage(wasmStore, wasmRT.Load(), dir, digest); err != nil {
+				cfg.Log.Warn("agent: wasm files of a removed image", "image", digest, "err", err)
+			}
+		}}
 	if cfg.ContainerdAddress == "" {
 		imageGC.Path = filepath.Join(dir, "containerd")
 	}
@@ -161,6 +175,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		KubeletVersion: cfg.Version,
 		KubeletPort:    int32(kubeletListener.Addr().(*net.TCPAddr).Port),
 		DataDir:        dir,
+		Wasm:           wasmErr == nil,
 		Log:            cfg.Log,
 		Ready: func() error {
 			if !networkReady.Load() {
@@ -190,7 +205,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	manager, cgm, rt, err := newPodManager(ctx, client, cc, cfg, dir, name, nodeAgent.NodeIP(), cidr)
+	wasm, wasmErr := newWasmRuntime(ctx, wasmErr, sandboxBin, wasmStore, cfg, dir)
+	wasmRT.Store(wasm)
+	manager, cgm, rt, err := newPodManager(client, cc, wasmpod.Mux{Wasm: wasm, WasmErr: wasmErr}, cfg, dir, name, nodeAgent.NodeIP(), cidr)
 	if err != nil {
 		return err
 	}
@@ -226,20 +243,21 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 }
 
 // newPodManager sets up the pod network and wires the pod worker.
-func newPodManager(ctx context.Context, client kubernetes.Interface, cc *containerd.Client, cfg Config, dir, nodeName string, nodeIP net.IP, cidr *net.IPNet) (*pods.Manager, *cgroups.Manager, *oci.Runtime, error) {
+// rt gets its OCI runtime here, under the pods' cgroup parent.
+func newPodManager(client kubernetes.Interface, cc *containerd.Client, rt wasmpod.Mux, cfg Config, dir, nodeName string, nodeIP net.IP, cidr *net.IPNet) (*pods.Manager, *cgroups.Manager, wasmpod.Mux, error) {
 	alloc, err := ipam.New(filepath.Join(dir, "ipam"), cidr.String())
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, rt, fmt.Errorf("agent: %w", err)
 	}
 	if err := network.EnsureBridge(cfg.Bridge, alloc.Gateway()); err != nil {
-		return nil, nil, nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, rt, fmt.Errorf("agent: %w", err)
 	}
 	// Named after the node: the agent removes pod cgroups it does not
 	// know, so two agents on one machine (tests run several) must never
 	// share a parent.
 	cgm, err := cgroups.NewManager(path.Join("/wasmkube", nodeName))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, rt, fmt.Errorf("agent: %w", err)
 	}
 	podsDir := filepath.Join(dir, "pods")
 	sandboxes, err := pods.NewSandboxes(pods.SandboxConfig{
@@ -247,18 +265,11 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 		PodsDir: podsDir, ClusterDNS: cfg.ClusterDNS, NodeIP: nodeIP, Log: cfg.Log,
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, rt, err
 	}
 	objs := newObjects(client, 5*time.Second)
-	rotation := cfg.LogRotation
-	if rotation.MaxSize == 0 {
-		rotation.MaxSize = oci.DefaultLogMaxSize
-	}
-	if rotation.MaxFiles == 0 {
-		rotation.MaxFiles = oci.DefaultLogMaxFiles
-	}
-	rt := oci.New(cc, oci.WithNamespace(images.Namespace), oci.WithLogDir(filepath.Join(dir, "logs")),
-		oci.WithFIFODir(filepath.Join(dir, "fifo")), oci.WithCgroupParent(cgm.Parent()), oci.WithLogRotation(rotation))
+	rt.OCI = oci.New(cc, oci.WithNamespace(images.Namespace), oci.WithLogDir(filepath.Join(dir, "logs")),
+		oci.WithFIFODir(filepath.Join(dir, "fifo")), oci.WithCgroupParent(cgm.Parent()), oci.WithLogRotation(logRotation(cfg)))
 	mgr, err := pods.New(pods.Config{
 		NodeName:  nodeName,
 		NodeIP:    nodeIP,
@@ -277,6 +288,18 @@ func newPodManager(ctx context.Context, client kubernetes.Interface, cc *contain
 		Log: cfg.Log,
 	})
 	return mgr, cgm, rt, err
+}
+
+// logRotation is the configured rotation with the kubelet's defaults.
+func logRotation(cfg Config) oci.LogRotation {
+	rotation := cfg.LogRotation
+	if rotation.MaxSize == 0 {
+		rotation.MaxSize = oci.DefaultLogMaxSize
+	}
+	if rotation.MaxFiles == 0 {
+		rotation.MaxFiles = oci.DefaultLogMaxFiles
+	}
+	return rotation
 }
 
 // waitNodeReady polls the Node until its Ready condition is True.

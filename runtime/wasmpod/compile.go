@@ -26,9 +26,15 @@ func newCompiler(binary, cacheDir string) *compiler {
 	return &compiler{binary: binary, cacheDir: cacheDir, locks: map[string]*sync.Mutex{}}
 }
 
+// cacheKey is digest as one path element, as runtime/wasm names the
+// digest's directory in the cache.
+func cacheKey(digest string) string {
+	return strings.NewReplacer(":", "-", "/", "_").Replace(digest)
+}
+
 // doneMarker says that m's image was compiled into the cache.
 func (c *compiler) doneMarker(digest string) string {
-	return filepath.Join(c.cacheDir, strings.NewReplacer(":", "-", "/", "_").Replace(digest)+".done")
+	return filepath.Join(c.cacheDir, cacheKey(digest)+".done")
 }
 
 func (c *compiler) compile(ctx context.Context, m Module) error {
@@ -56,9 +62,9 @@ func (c *compiler) compile(ctx context.Context, m Module) error {
 }
 
 // forget drops an image's compiled code, once the image is gone.
-func (c *compiler) forget(digest, cacheSubdir string) error {
+func (c *compiler) forget(digest string) error {
 	if err := os.Remove(c.doneMarker(digest)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	return os.RemoveAll(cacheSubdir)
+	return os.RemoveAll(filepath.Join(c.cacheDir, cacheKey(digest)))
 }

@@ -22,14 +22,16 @@ type OCIRuntime interface {
 }
 
 // Mux is the node's one container runtime: wasm containers go to Wasm,
-// the others to OCI.
+// the others to OCI. A nil Wasm is a node that cannot run wasm; WasmErr
+// says why.
 type Mux struct {
-	OCI  OCIRuntime
-	Wasm *Runtime
+	OCI     OCIRuntime
+	Wasm    *Runtime
+	WasmErr error
 }
 
 func (m Mux) route(id string) OCIRuntime {
-	if m.Wasm.Has(id) {
+	if m.Wasm != nil && m.Wasm.Has(id) {
 		return m.Wasm
 	}
 	return m.OCI
@@ -37,6 +39,12 @@ func (m Mux) route(id string) OCIRuntime {
 
 // Create makes s with the runtime its image or runtime class asks for.
 func (m Mux) Create(ctx context.Context, s oci.Spec) error {
+	if m.Wasm == nil {
+		if s.RuntimeClass == RuntimeClass {
+			return fmt.Errorf("runtimeClassName %q: this node cannot run wasm containers: %w", RuntimeClass, m.WasmErr)
+		}
+		return m.OCI.Create(ctx, s)
+	}
 	wasm, err := m.Wasm.Claims(ctx, s)
 	if err != nil {
 		return err
@@ -68,6 +76,9 @@ func (m Mux) Containers(ctx context.Context) ([]oci.Container, error) {
 	cs, err := m.OCI.Containers(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if m.Wasm == nil {
+		return cs, nil
 	}
 	ws, err := m.Wasm.Containers(ctx)
 	if err != nil {

@@ -110,6 +110,14 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 func sandboxesDir(dir string) string { return filepath.Join(dir, "sandboxes") }
 func cacheDir(dir string) string     { return filepath.Join(dir, "cache") }
 
+// ForgetImage removes the code compiled for an image that is gone.
+func (r *Runtime) ForgetImage(digest string) error {
+	if err := r.compiler.forget(digest); err != nil {
+		return fmt.Errorf("wasmpod: compiled code of image %s: %w", digest, err)
+	}
+	return nil
+}
+
 // Claims reports whether s is a wasm container, and remembers its module
 // for Create.
 func (r *Runtime) Claims(ctx context.Context, s oci.Spec) (bool, error) {

@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wasmkube/wasmkube/internal/testimages"
+)
+
+// startBenchPods is how many pods of each kind BenchmarkWasmPodStart
+// starts one at a time.
+const startBenchPods = 20
+
+func wasmBenchPod(name string) *corev1.Pod {
+	wasm := "wasm"
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": "start"}},
+		Spec: corev1.PodSpec{
+			RuntimeClassName: &wasm,
+			Containers: []corev1.Container{{
+				Name: "app", Image: wasmImage, ImagePullPolicy: corev1.PullNever,
+				Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+			}},
+		},
+	}
+}
+
+// BenchmarkWasmPodStart measures create → Running and Ready of wasm pods
+// whose module is compiled already, one at a time, and of OCI pods on the
+// same node in the same run; then the memory of each kind of idle pod:
+// the PSS of a wasm pod's sandbox process, and of an OCI pod's container
+// processes plus its containerd shim.
+func BenchmarkWasmPodStart(b *testing.B) {
+	n := StartNode(b, NodeOptions{})
+	n.ImportImage(b, testimages.BuildWasmOCIArchive(b, wasmImage, repoFile(b, "internal/e2e/testdata/wasmapp")))
+	n.ImportImage(b, testimages.BuildHelloOCIArchive(b, "example.test/hello:bench"))
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		ns := fmt.Sprintf("bench-%d", i)
+		if _, err := n.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		rt := watchReady(b, n, ns)
+		pods := n.Client.CoreV1().Pods(ns)
+		serial := func(prefix string, make func(string) *corev1.Pod) []time.Duration {
+			var out []time.Duration
+			for j := range startBenchPods {
+				start := time.Now()
+				p := make(fmt.Sprintf("%s-%02d", prefix, j))
+				if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				out = append(out, rt.wait(b, p.Name, 2*time.Minute).Sub(start))
+			}
+			slices.Sort(out)
+			return out
+		}
+		// The first wasm pod compiles the module into the node's cache.
+		if _, err := pods.Create(ctx, wasmBenchPod("warm"), metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		rt.wait(b, "warm", 2*time.Minute)
+		wasm := serial("wasm", wasmBenchPod)
+		oci := serial("oci", benchPod)
+		b.ReportMetric(float64(percentile(wasm, 0.5).Microseconds())/1000, "wasm-p50-ms")
+		b.ReportMetric(float64(percentile(wasm, 0.99).Microseconds())/1000, "wasm-p99-ms")
+		b.ReportMetric(float64(percentile(oci, 0.5).Microseconds())/1000, "oci-p50-ms")
+		b.ReportMetric(float64(percentile(oci, 0.99).Microseconds())/1000, "oci-p99-ms")
+		b.ReportMetric(float64(percentile(oci, 0.5))/float64(percentile(wasm, 0.5)), "oci/wasm-p50")
+
+		time.Sleep(5 * time.Second) // idle
+		wasmPSS := processesPSS(b, func(cmdline string) bool {
+			return strings.Contains(cmdline, "wasmkube-sandbox\x00serve") && strings.Contains(cmdline, n.DataDir)
+		})
+		shims := shimPSS(b, n.DataDir)
+		hello := processesPSS(b, func(cmdline string) bool { return strings.HasPrefix(cmdline, testimages.HelloBinary+"\x00") })
+		b.ReportMetric(float64(wasmPSS.total)/float64(wasmPSS.count)/(1<<20), "wasm-pod-pss-MiB")
+		b.ReportMetric(float64(shims.total/int64(shims.count)+hello.total/int64(hello.count))/(1<<20), "oci-pod-pss-MiB")
+
+		if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "bench=start"}); err != nil {
+			b.Fatal(err)
+		}
+		if err := pods.Delete(ctx, "warm", metav1.DeleteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		waitNoPods(b, n, ns)
+	}
+}
+
+// processesPSS sums the proportional set size of the processes whose
+// NUL-separated command line match accepts.
+func processesPSS(b *testing.B, match func(cmdline string) bool) pssSum {
+	var s pssSum
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, cmdline := range procs {
+		data, err := os.ReadFile(cmdline)
+		if err != nil || !match(string(data)) {
+			continue
+		}
+		if kb, ok := rollupPSS(filepath.Join(filepath.Dir(cmdline), "smaps_rollup")); ok {
+			s.total += kb * 1024
+			s.count++
+		}
+	}
+	if s.count == 0 {
+		b.Fatal("no process matched")
+	}
+	return s
+}
+
+// rollupPSS is the Pss line of a smaps_rollup file, in kB.
+func rollupPSS(path string) (int64, bool) {
+	rollup, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(rollup), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "Pss:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb, err == nil
+		}
+	}
+	return 0, false
+}
