@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package wasm_test runs the example guests of examples/wasm under wazero
 // with the node's socket layer (runtime/wasm/wasisock), as a pod's sandbox
 // does, without a node: host TCP listeners become the guests' preopened

@@ -155,7 +155,8 @@ func testWasmLocalhost(t *testing.T, nt *nodeTest) {
 	ns := nt.namespace(t, "wasm-localhost")
 	nt.apply(t, ns, exampleManifest(t, "examples/wasm-localhost.yaml"))
 	pod := nt.waitRunning(t, ns, "localhost-demo")
-	const want = "wasm container on :8080 fetched http://localhost:80/:\nhello from the busybox httpd on port 80\n"
+	const fetched = "fetched http://localhost:80/:\nhello from the busybox httpd on port 80\n"
+	const want = "wasm container (asked as localhost:8080) " + fetched
 	deadline := time.Now().Add(time.Minute)
 	for {
 		r := nt.Kubectl(t, "-n", ns, "exec", "localhost-demo", "-c", "web", "--", "wget", "-qO-", "http://localhost:8080/")
@@ -170,8 +171,8 @@ func testWasmLocalhost(t *testing.T, nt *nodeTest) {
 	nt.waitLogs(t, ns, want, "localhost-demo", "-c", "probe")
 	// The relay's port is the pod's too.
 	nt.waitHTTP(t, pod, 8080, "/", 30*time.Second, func(body string) error {
-		if body != want {
-			return fmt.Errorf("body %q, want %q", body, want)
+		if w := fmt.Sprintf("wasm container (asked as %s:8080) %s", pod.Status.PodIP, fetched); body != w {
+			return fmt.Errorf("body %q, want %q", body, w)
 		}
 		return nil
 	})

@@ -37,7 +37,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "collector: no listener at fd 3 (declare a containerPort):", err)
 		os.Exit(1)
 	}
-	fmt.Println("collector: listening on", l.Addr())
+	fmt.Println("collector: serving on fd 3")
 	// Entries of concurrent requests are printed whole, one batch at a
 	// time, so that lines of two shippers never interleave mid-line.
 	var mu sync.Mutex
