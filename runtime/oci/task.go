@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
+
+	"github.com/wasmkube/wasmkube/runtime/crilog"
 )
 
 // Status is where a container is in its life.
@@ -117,7 +119,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 // logIO is a container's log file with the writers cio's copiers feed,
 // and the stdin the Runtime holds for it.
 type logIO struct {
-	log            *criLog
+	log            *crilog.Log
 	stdout, stderr *streamWriter
 	stdin          *stdinPipe // nil: the process has no stdin, or it is closed
 	tty            bool       // one output stream, from a terminal
@@ -130,14 +132,14 @@ func (r *Runtime) openLogIO(labels map[string]string) (*logIO, error) {
 	if logPath == "" {
 		return nil, errors.New("container has no log path label: not created by this package")
 	}
-	lg, err := openCRILog(logPath, r.rotation)
+	lg, err := crilog.Open(logPath, r.rotation)
 	if err != nil {
 		return nil, err
 	}
 	l := &logIO{
 		log:    lg,
-		stdout: &streamWriter{log: lg, stream: streamStdout},
-		stderr: &streamWriter{log: lg, stream: streamStderr},
+		stdout: &streamWriter{log: lg.Writer(streamStdout)},
+		stderr: &streamWriter{log: lg.Writer(streamStderr)},
 		tty:    labels[labelTTY] == "true",
 	}
 	if v := labels[labelStdin]; v != "" {

@@ -32,5 +32,8 @@
 // preopens. Operations on a name (mkdir, unlink, rename, symlink, ...)
 // act in the parent directory so resolved and never follow the name.
 //
-// Sockets are not part of this package.
+// Sockets come from package wasisock, whose WASI preview1 host module every
+// Module uses (it behaves as wazero's for a guest without sockets). A Run
+// WithSockets sees the table's listeners as fds 3, 4, ... and its
+// preopened directories after them.
 package wasm

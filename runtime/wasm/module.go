@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
 
 // pageSize is the size of a WebAssembly linear memory page.
@@ -78,7 +79,9 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 		WithCloseOnContextDone(true)
 	before := cacheEntries(r.CacheDir(digest))
 	m.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
+	// wasisock's WASI is wazero's for every guest without a socket table
+	// (WithSockets), so every module gets it.
+	if _, err := wasisock.Instantiate(ctx, m.rt); err != nil {
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI preview1: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
 
 // Exit codes of the terminations that are not the guest's own exit, as a
@@ -86,6 +88,7 @@ type runConfig struct {
 	stdin    io.Reader
 	stdout   io.Writer
 	stderr   io.Writer
+	sockets  *wasisock.Table
 }
 
 // RunOption configures one Run.
@@ -117,6 +120,12 @@ func WithStdin(r io.Reader) RunOption  { return func(c *runConfig) { c.stdin = r
 func WithStdout(w io.Writer) RunOption { return func(c *runConfig) { c.stdout = w } }
 func WithStderr(w io.Writer) RunOption { return func(c *runConfig) { c.stderr = w } }
 
+// WithSockets gives the guest the listeners of t as fds 3, 4, ... (see
+// wasisock); its preopened directories then follow the listeners. t must
+// be new (no connection accepted yet) and serves this one Run; the caller
+// closes it once the Run is over.
+func WithSockets(t *wasisock.Table) RunOption { return func(c *runConfig) { c.sockets = t } }
+
 // Run runs a new instance of the module to its end and tells how it ended.
 // The error is for an instance that could not start (bad environment,
 // missing imports, a missing _start); everything the guest does is in the
@@ -131,6 +140,11 @@ func (m *Module) Run(ctx context.Context, opts ...RunOption) (Result, error) {
 		return Result{}, err
 	}
 	defer release()
+	if c.sockets != nil {
+		// Every host call of the guest gets this context, and the socket
+		// functions look the table up in it.
+		ctx = wasisock.WithTable(ctx, c.sockets)
+	}
 	mem := &limitedMemory{limit: uint64(m.memoryLimit)}
 	if m.memoryLimit != 0 {
 		ctx = experimental.WithMemoryAllocator(ctx, mem)
@@ -185,6 +199,18 @@ func (m *Module) moduleConfig(ctx context.Context, c *runConfig) (_ wazero.Modul
 		}
 	}
 	fsc := wazero.NewFSConfig()
+	if c.sockets != nil {
+		// wazero numbers preopened directories from fd 3, where the
+		// listeners are. Placeholders take the listeners' fds in wazero's
+		// table so that the real directories come after them; wasisock
+		// answers every call on those fds (fd_prestat_get says ENOTDIR, so
+		// a guest's preopen scan skips them), so the guest never sees the
+		// placeholders.
+		for i := range c.sockets.Len() {
+			fsc = fsc.(sysfs.FSConfig).WithSysFSMount(&sysfs.ReadFS{FS: placeholderFS{}},
+				fmt.Sprintf("/.wasisock-listener-%d", wasisock.FirstListenerFD+i))
+		}
+	}
 	for _, p := range c.preopens {
 		cfs, err := newConfinedFS(p.HostPath)
 		if err != nil {
@@ -199,6 +225,12 @@ func (m *Module) moduleConfig(ctx context.Context, c *runConfig) (_ wazero.Modul
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(mount, p.GuestPath)
 	}
 	return mc.WithFSConfig(fsc), release, nil
+}
+
+// placeholderFS holds a listener's place among wazero's preopens: an
+// empty file system on which every operation fails (ENOSYS).
+type placeholderFS struct {
+	experimentalsys.UnimplementedFS
 }
 
 // sleeper is the guest's nanosleep: it wakes early when ctx ends, so that

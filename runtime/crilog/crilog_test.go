@@ -1,4 +1,4 @@
-package oci
+package crilog
 
 import (
 	"bytes"
@@ -17,20 +17,20 @@ func (nopCloser) Close() error { return nil }
 func TestStreamWriterRecords(t *testing.T) {
 	var buf bytes.Buffer
 	at := time.Date(2024, 5, 6, 7, 8, 9, 1200, time.UTC)
-	lg := &criLog{f: nopCloser{&buf}, now: func() time.Time { return at }}
-	out := &streamWriter{log: lg, stream: streamStdout}
-	errw := &streamWriter{log: lg, stream: streamStderr}
+	lg := &Log{f: nopCloser{&buf}, now: func() time.Time { return at }}
+	out := lg.Writer(Stdout)
+	errw := lg.Writer(Stderr)
 
 	// Chunks that split lines anywhere, as FIFO reads do.
 	out.Write([]byte("hel"))
 	errw.Write([]byte("oops\n"))
 	out.Write([]byte("lo\nwor"))
 	out.Write([]byte("ld\n\nlast"))
-	long := strings.Repeat("x", maxLogLine+10)
+	long := strings.Repeat("x", MaxLine+10)
 	errw.Write([]byte(long[:100]))
 	errw.Write([]byte(long[100:] + "\n"))
-	out.flush()
-	errw.flush()
+	out.Flush()
+	errw.Flush()
 
 	ts := "2024-05-06T07:08:09.000001200Z"
 	want := strings.Join([]string{
@@ -38,8 +38,8 @@ func TestStreamWriterRecords(t *testing.T) {
 		ts + " stdout F hello",
 		ts + " stdout F world",
 		ts + " stdout F ",
-		ts + " stderr P " + long[:maxLogLine],
-		ts + " stderr F " + long[maxLogLine:],
+		ts + " stderr P " + long[:MaxLine],
+		ts + " stderr F " + long[MaxLine:],
 		ts + " stdout F last",
 	}, "\n") + "\n"
 	if got := buf.String(); got != want {
@@ -49,8 +49,8 @@ func TestStreamWriterRecords(t *testing.T) {
 
 func TestStreamWriterCutsEndlessLine(t *testing.T) {
 	var buf bytes.Buffer
-	lg := &criLog{f: nopCloser{&buf}, now: time.Now}
-	w := &streamWriter{log: lg, stream: streamStdout}
+	lg := &Log{f: nopCloser{&buf}, now: time.Now}
+	w := lg.Writer(Stdout)
 	chunk := strings.Repeat("y", 4096)
 	for i := 0; i < 10; i++ {
 		w.Write([]byte(chunk))
@@ -60,20 +60,20 @@ func TestStreamWriterCutsEndlessLine(t *testing.T) {
 	if n := strings.Count(buf.String(), " stdout P "); n != 2 {
 		t.Fatalf("%d partial records, want 2", n)
 	}
-	if len(w.buf) != 10*4096-2*maxLogLine {
+	if len(w.buf) != 10*4096-2*MaxLine {
 		t.Fatalf("buffered %d bytes", len(w.buf))
 	}
 }
 
 func TestCRILogRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app", "0.log")
-	lg, err := openCRILog(path, LogRotation{MaxSize: 200, MaxFiles: 3})
+	lg, err := Open(path, Rotation{MaxSize: 200, MaxFiles: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tick := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	lg.now = func() time.Time { tick = tick.Add(time.Millisecond); return tick }
-	w := &streamWriter{log: lg, stream: streamStdout}
+	w := lg.Writer(Stdout)
 	for i := range 42 {
 		if _, err := fmt.Fprintf(w, "line %02d\n", i); err != nil {
 			t.Fatal(err)
