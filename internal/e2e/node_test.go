@@ -134,6 +134,8 @@ func importTestImages(t *testing.T, n interface{ ImportImage(testing.TB, string)
 			archive = testimages.BuildGRPCHealthOCIArchive(t, ref)
 		case wasmImage:
 			archive = testimages.BuildWasmOCIArchive(t, ref, repoFile(t, "internal/e2e/testdata/wasmapp"))
+		case collectorImage, logShipperImage, codeSyncImage, localhostImage:
+			archive = buildWasmExampleImage(t, ref)
 		default:
 			t.Fatalf("no test image %s", ref)
 		}

@@ -21,7 +21,7 @@ const wasmImage = "wasmkube.test/e2e/wasmapp:v1"
 // environment and volumes, logs and exec, a Deployment scaled to 20, a
 // crash loop and an out-of-memory guest.
 func TestNodeWasm(t *testing.T) {
-	nt := startNodeTest(t, NodeOptions{}, wasmImage, busyboxImage)
+	nt := startNodeTest(t, NodeOptions{}, append([]string{wasmImage, busyboxImage}, wasmExampleImages...)...)
 	t.Run("wasm", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
@@ -32,6 +32,9 @@ func TestNodeWasm(t *testing.T) {
 			{"Deployment20", testWasmDeployment20},
 			{"CrashLoopBackOff", testWasmCrashLoop},
 			{"OOMKilled", testWasmOOMKilled},
+			{"ExampleLogCollection", testWasmLogCollection},
+			{"ExampleCodeSync", testWasmCodeSync},
+			{"ExampleLocalhost", testWasmLocalhost},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
