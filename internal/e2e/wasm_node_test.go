@@ -3,12 +3,12 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wasmkube/wasmkube/sandbox/cgroups"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -160,16 +160,26 @@ func checkSandboxPlacement(t *testing.T, nt *nodeTest, pod *corev1.Pod, cpuMax s
 	if err != nil {
 		t.Fatal(err)
 	}
-	cg := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(b)), "0::"))
-	if want := fmt.Sprintf("/wasmkube/%s/pod%s/wasm-sandbox", nt.Name, pod.UID); cg != want {
-		t.Fatalf("sandbox process %d in cgroup %q, want %q", pid, cg, want)
+	want := fmt.Sprintf("/wasmkube/%s/pod%s/wasm-sandbox", nt.Name, pod.UID)
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		// Every hierarchy: cgroup2's "0::", and the v1 ones of a hybrid
+		// host, where the cpu controller may be.
+		if f := strings.SplitN(line, ":", 3); len(f) != 3 || f[2] != want {
+			t.Errorf("sandbox process %d: cgroup line %q, want path %s", pid, line, want)
+		}
 	}
-	got, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", cg, "cpu.max"))
+	hs, err := cgroups.Hierarchies()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(string(got)) != cpuMax {
-		t.Errorf("cpu.max of the sandbox cgroup is %q, want %q", strings.TrimSpace(string(got)), cpuMax)
+	cg := cgroups.ForPath(hs, want)
+	got, err := cg.Get("cpu", "cpu.max")
+	if err != nil { // cpu on a v1 hierarchy
+		got, err = cg.Get("cpu", "cpu.cfs_quota_us")
+		cpuMax = strings.Fields(cpuMax)[0]
+	}
+	if err != nil || strings.TrimSpace(got) != cpuMax {
+		t.Errorf("CPU quota of the sandbox cgroup is %q (%v), want %q", strings.TrimSpace(got), err, cpuMax)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // sandboxCgroup is the leaf of the pod's cgroup that holds its sandbox
 // process: cgroup2 allows processes only in leaves once controllers are
 // enabled for children, and the OCI containers are the pod's other leaves.
-const sandboxCgroup = "wasm-sandbox"
+const sandboxCgroup = wasmhost.CgroupLeaf
 
 // startTimeout bounds how long a new sandbox process may take to answer.
 const startTimeout = 10 * time.Second
@@ -94,11 +94,20 @@ func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec) error 
 		return fmt.Errorf("wasmpod: socket path %s is longer than %d bytes: use a shorter data directory", sock, maxSocketPath)
 	}
 	if s.CgroupParent != "" {
-		leaf, err := cgroups.ForPath(r.hierarchies, s.CgroupParent).Sub(sandboxCgroup)
+		pod := cgroups.ForPath(r.hierarchies, s.CgroupParent)
+		leaf, err := pod.Sub(sandboxCgroup)
 		if err != nil {
 			return fmt.Errorf("wasmpod: sandbox cgroup: %w", err)
 		}
 		sb.cgroup = leaf
+		// A pod-level memory limit (the sum of the containers') would
+		// charge the sandbox's compiled code to the guests' limits and let
+		// the kernel kill every guest of the pod at once; the guests'
+		// limits hold on their linear memory instead. The pod worker sets
+		// no limit on a pod that has this leaf.
+		if err := pod.SetMemoryLimit(0); err != nil && !errors.Is(err, cgroups.ErrControllerUnavailable) {
+			return fmt.Errorf("wasmpod: lift the pod memory limit: %w", err)
+		}
 	}
 	if c, err := wasmhost.Dial(ctx, sock); err == nil {
 		sb.client = c

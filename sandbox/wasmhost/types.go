@@ -5,6 +5,13 @@ import (
 	"time"
 )
 
+// CgroupLeaf is the cgroup, below the pod's, that holds the pod's sandbox
+// process. Its presence tells the pod worker that the pod runs wasm
+// containers, whose memory limits cap their guests' linear memory rather
+// than the pod cgroup: the process holds compiled code no one container
+// can be charged for.
+const CgroupLeaf = "wasm-sandbox"
+
 // ErrNotFound is returned (wrapped) for a container id the sandbox does not
 // have.
 var ErrNotFound = errors.New("no such wasm container")

@@ -17,6 +17,7 @@ import (
 	"github.com/wasmkube/wasmkube/sandbox/files"
 	"github.com/wasmkube/wasmkube/sandbox/ipam"
 	"github.com/wasmkube/wasmkube/sandbox/network"
+	"github.com/wasmkube/wasmkube/sandbox/wasmhost"
 )
 
 // sandbox is a pod's made sandbox: what its containers join.
@@ -226,6 +227,11 @@ func (s *Sandboxes) setLimits(pod *corev1.Pod, cg *cgroups.Cgroup) {
 	mem, ok := podLimit(pod, corev1.ResourceMemory)
 	if rc := pod.Spec.RuntimeClassName; rc != nil && *rc == "wasm" {
 		ok = false
+	}
+	for _, dir := range cg.Dirs() {
+		if _, err := os.Stat(filepath.Join(dir, wasmhost.CgroupLeaf)); err == nil {
+			ok = false // a wasm pod met again after an agent restart
+		}
 	}
 	if ok {
 		if err := cg.SetMemoryLimit(mem.Value()); err != nil {
