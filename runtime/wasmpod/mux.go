@@ -5,19 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wasmkube/wasmkube/runtime/agent/pods"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
 
-// OCIRuntime is what Mux needs of runtime/oci.
+// OCIRuntime is what Mux needs of runtime/oci: the pod worker's runtime,
+// and attach for the agent's server.
 type OCIRuntime interface {
-	Create(ctx context.Context, s oci.Spec) error
-	Start(ctx context.Context, id string) error
-	Status(ctx context.Context, id string) (oci.State, error)
-	Wait(ctx context.Context, id string) (<-chan oci.ExitStatus, error)
-	Stop(ctx context.Context, id string, grace time.Duration) error
-	Remove(ctx context.Context, id string) error
-	Containers(ctx context.Context) ([]oci.Container, error)
-	Exec(ctx context.Context, id string, o oci.ExecOptions) (int, error)
+	pods.Runtime
 	AttachStreams(ctx context.Context, id string, o oci.AttachOptions) error
 }
 

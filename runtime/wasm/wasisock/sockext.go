@@ -195,19 +195,26 @@ func socketArg(t *Table, stack []uint64) (*socket, uint32) {
 
 // sock_bind(fd, addr, port) -> errno
 func sockBind(_ context.Context, t *Table, mod api.Module, stack []uint64) uint32 {
-	s, errno := socketArg(t, stack)
-	if errno != errnoSuccess {
-		return errno
-	}
-	a, errno := readAddr(mod.Memory(), arg(stack, 1))
-	if errno != errnoSuccess {
-		return errno
-	}
-	sa, errno := sockaddrFor(s, a, arg(stack, 2))
+	s, sa, errno := socketAndAddr(t, mod, stack)
 	if errno != errnoSuccess {
 		return errno
 	}
 	return toErrnoOrSuccess(unix.Bind(s.hostFD, sa))
+}
+
+// socketAndAddr reads the (fd, addr, port) arguments of sock_bind and
+// sock_connect: the guest's socket and the address for the host's call.
+func socketAndAddr(t *Table, mod api.Module, stack []uint64) (*socket, unix.Sockaddr, uint32) {
+	s, errno := socketArg(t, stack)
+	if errno != errnoSuccess {
+		return nil, nil, errno
+	}
+	a, errno := readAddr(mod.Memory(), arg(stack, 1))
+	if errno != errnoSuccess {
+		return nil, nil, errno
+	}
+	sa, errno := sockaddrFor(s, a, arg(stack, 2))
+	return s, sa, errno
 }
 
 // sock_listen(fd, backlog) -> errno
@@ -231,15 +238,7 @@ func sockListen(_ context.Context, t *Table, _ api.Module, stack []uint64) uint3
 // guest waits for FD_WRITE readiness and reads SO_ERROR. A blocking socket
 // waits here and returns the outcome.
 func sockConnect(ctx context.Context, t *Table, mod api.Module, stack []uint64) uint32 {
-	s, errno := socketArg(t, stack)
-	if errno != errnoSuccess {
-		return errno
-	}
-	a, errno := readAddr(mod.Memory(), arg(stack, 1))
-	if errno != errnoSuccess {
-		return errno
-	}
-	sa, errno := sockaddrFor(s, a, arg(stack, 2))
+	s, sa, errno := socketAndAddr(t, mod, stack)
 	if errno != errnoSuccess {
 		return errno
 	}
