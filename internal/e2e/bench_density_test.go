@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/wasmkube/wasmkube/internal/testimages"
 	"github.com/wasmkube/wasmkube/sandbox/network/networktest"
@@ -105,6 +108,7 @@ func BenchmarkWasmDensity(b *testing.B) {
 
 		time.Sleep(10 * time.Second) // idle: startup garbage collected, status settled
 		reportDensityMemory(b, n, want, usedBefore)
+		reportDensityLimits(b, n, want)
 		spotCheckHTTP(b, client, ns)
 
 		del := time.Now()
@@ -263,6 +267,50 @@ func reportDensityMemory(b *testing.B, n *Node, pods int, usedBefore int64) {
 	b.ReportMetric(mib(up), "up-pss-MiB")
 	b.ReportMetric(mib(ctrd.total), "containerd-pss-MiB")
 	b.ReportMetric(mib(sandboxes.total)/float64(max(1, sandboxes.count)), "sandbox-pss-MiB")
+}
+
+// reportDensityLimits reports what the pods use of the machine's limits:
+// open files and threads of `up` (ulimit -n, threads-max), threads of the
+// sandboxes (pid_max), and the bridge's ports (a Linux bridge takes 1024).
+func reportDensityLimits(b *testing.B, n *Node, pods int) {
+	count := func(dir string) int {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return len(entries)
+	}
+	sandboxThreads := 0
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, cmdline := range procs {
+		data, err := os.ReadFile(cmdline)
+		if err == nil && strings.Contains(string(data), "wasmkube-sandbox\x00serve") && strings.Contains(string(data), n.DataDir) {
+			if entries, err := os.ReadDir(filepath.Join(filepath.Dir(cmdline), "task")); err == nil {
+				sandboxThreads += len(entries)
+			}
+		}
+	}
+	bridge, err := netlink.LinkByName(n.Bridge)
+	if err != nil {
+		b.Fatal(err)
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ports := 0
+	for _, l := range links {
+		if l.Attrs().MasterIndex == bridge.Attrs().Index {
+			ports++
+		}
+	}
+	if ports != pods {
+		b.Errorf("%d ports on bridge %s for %d pods", ports, n.Bridge, pods)
+	}
+	fds, threads := count(fmt.Sprintf("/proc/%d/fd", n.PID())), count(fmt.Sprintf("/proc/%d/task", n.PID()))
+	b.Logf("up: %d open files, %d threads; sandboxes: %d threads; bridge %s: %d ports", fds, threads, sandboxThreads, n.Bridge, ports)
+	b.ReportMetric(float64(fds), "up-fds")
+	b.ReportMetric(float64(sandboxThreads)/float64(pods), "sandbox-threads")
 }
 
 // spotCheckHTTP asks a few pods, spread over the range, for their answer.
