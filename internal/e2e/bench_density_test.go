@@ -78,6 +78,13 @@ func BenchmarkWasmDensity(b *testing.B) {
 		Args: []string{"--max-pods", strconv.Itoa(densityMaxPods),
 			"--node-cidr-mask-size", strconv.Itoa(densityMaskSize)},
 	})
+	node, err := n.Client.CoreV1().Nodes().Get(context.Background(), n.Name, metav1.GetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if pods := node.Status.Capacity.Pods().Value(); pods != densityMaxPods || !strings.HasSuffix(node.Spec.PodCIDR, "/"+strconv.Itoa(densityMaskSize)) {
+		b.Fatalf("node has pods capacity %d and pod CIDR %s, want %d and a /%d", pods, node.Spec.PodCIDR, densityMaxPods, densityMaskSize)
+	}
 	n.ImportImage(b, testimages.BuildWasmOCIArchive(b, densityImage, repoFile(b, "internal/e2e/testdata/wasmtiny")))
 	rc := n.RESTConfig(b)
 	rc.QPS = -1 // no client-side rate limit: the node is what is measured
