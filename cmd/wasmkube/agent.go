@@ -13,6 +13,7 @@ import (
 
 	"github.com/wasmkube/wasmkube/internal/version"
 	"github.com/wasmkube/wasmkube/runtime/agent"
+	"github.com/wasmkube/wasmkube/runtime/agent/node"
 	"github.com/wasmkube/wasmkube/runtime/images"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 )
@@ -22,6 +23,7 @@ type agentFlags struct {
 	nodeName, nodeIP, containerd, bridge, clusterDNS string
 	sandboxBinary                                    string
 	kubeletPort                                      int
+	maxPods                                          int
 	logMaxSize                                       string
 	logMaxFiles                                      int
 	imageGC                                          images.GCPolicy
@@ -33,6 +35,7 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 	f.StringVar(&a.nodeIP, "node-ip", "", "InternalIP of the node (default: the address of the default route's interface)")
 	f.StringVar(&a.containerd, "containerd-address", "", "socket of a containerd to use; empty starts one under --data-dir")
 	f.StringVar(&a.bridge, "bridge-name", agent.DefaultBridge, "node bridge the pods attach to")
+	f.IntVar(&a.maxPods, "max-pods", node.DefaultMaxPods, "number of pods that can run on this node")
 	f.IntVar(&a.kubeletPort, "kubelet-port", 10250, "port of the agent's HTTPS server for logs, exec, attach and port-forward (0 picks a free port)")
 	f.StringVar(&a.logMaxSize, "container-log-max-size", "10Mi", "size at which a container's log file is rotated")
 	f.IntVar(&a.logMaxFiles, "container-log-max-files", oci.DefaultLogMaxFiles, "most log files kept per container, the current one included")
@@ -55,6 +58,10 @@ func (a *agentFlags) config(dataDir string) (agent.Config, error) {
 		KubeletPort:       a.kubeletPort,
 		ImageGC:           &a.imageGC,
 		SandboxBinary:     a.sandboxBinary,
+		MaxPods:           a.maxPods,
+	}
+	if a.maxPods <= 0 {
+		return cfg, fmt.Errorf("--max-pods must be positive, not %d", a.maxPods)
 	}
 	if err := a.imageGC.Validate(); err != nil {
 		return cfg, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wasmkube/wasmkube/control/controllers/nodeipam"
 	"github.com/wasmkube/wasmkube/control/manager"
 	"github.com/wasmkube/wasmkube/control/server"
 )
@@ -41,6 +42,10 @@ func newServerCommand() *cobra.Command {
 func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(ctx context.Context, out io.Writer, s *server.Server, took time.Duration) <-chan error) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	ipam := nodeipam.Options{ClusterCIDR: opts.ClusterCIDR, NodeMaskSize: opts.NodeCIDRMaskSize}
+	if err := ipam.Validate(); err != nil {
+		return fmt.Errorf("--cluster-cidr %s, --node-cidr-mask-size %d: %w", opts.ClusterCIDR, opts.NodeCIDRMaskSize, err)
+	}
 	start := time.Now()
 	s, err := server.Start(ctx, opts)
 	if err != nil {
@@ -50,7 +55,7 @@ func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(ctx con
 	// while the API server still answers.
 	components, stopComponents := context.WithCancel(context.Background())
 	defer stopComponents()
-	waitComponents, err := manager.Start(components, s.LoopbackConfig(), manager.Options{ClusterCIDR: opts.ClusterCIDR})
+	waitComponents, err := manager.Start(components, s.LoopbackConfig(), manager.Options{ClusterCIDR: opts.ClusterCIDR, NodeCIDRMaskSize: opts.NodeCIDRMaskSize})
 	if err != nil {
 		return err
 	}
@@ -82,5 +87,6 @@ func addServerFlags(cmd *cobra.Command, opts *server.Options) {
 	f.StringSliceVar(&opts.EtcdServers, "etcd-servers", nil, "external etcd endpoints (URL,...); an embedded etcd is started when empty")
 	f.StringVar(&opts.ServiceClusterIPRange, "service-cluster-ip-range", "10.96.0.0/12", "CIDR from which Service cluster IPs are allocated")
 	f.StringVar(&opts.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "CIDR from which node pod CIDRs are allocated")
+	f.IntVar(&opts.NodeCIDRMaskSize, "node-cidr-mask-size", 0, "mask size for node cidr in cluster; 0 is 24 for IPv4 and 64 for IPv6")
 	_ = cmd.MarkFlagRequired("data-dir")
 }

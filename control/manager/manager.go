@@ -41,7 +41,7 @@ func controllers(config *rest.Config, opts Options) map[string]framework.Starter
 		"namespace":        namespace.Starter(config),
 		"endpointslice":    endpointslice.Starter(),
 		"endpoints":        endpoints.Starter(),
-		"nodeipam":         nodeipam.Starter(nodeipam.Options{ClusterCIDR: opts.ClusterCIDR}),
+		"nodeipam":         nodeipam.Starter(nodeipam.Options{ClusterCIDR: opts.ClusterCIDR, NodeMaskSize: opts.NodeCIDRMaskSize}),
 		"nodelifecycle":    nodelifecycle.Starter(nodelifecycle.Options{}),
 		"daemonset":        daemonset.Starter(),
 		"statefulset":      statefulset.Starter(),
@@ -55,6 +55,9 @@ func controllers(config *rest.Config, opts Options) map[string]framework.Starter
 type Options struct {
 	// ClusterCIDR is where node pod CIDRs come from (default 10.244.0.0/16).
 	ClusterCIDR string
+	// NodeCIDRMaskSize is the prefix length of each node's pod CIDR
+	// (default 24 for IPv4, 64 for IPv6).
+	NodeCIDRMaskSize int
 }
 
 // Start launches the scheduler and the controller manager; they stop when

@@ -37,6 +37,9 @@ type Options struct {
 	EtcdServers           []string
 	ServiceClusterIPRange string
 	ClusterCIDR           string
+	// NodeCIDRMaskSize is the prefix length of the pod CIDR each node is
+	// given out of ClusterCIDR; 0 is 24 for IPv4, 64 for IPv6.
+	NodeCIDRMaskSize int
 	// CompactionInterval is how often etcd history is compacted (default 5m).
 	CompactionInterval time.Duration
 }

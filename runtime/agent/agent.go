@@ -72,6 +72,9 @@ type Config struct {
 	// pod's wasm containers; "" looks beside the agent's own executable,
 	// then in PATH.
 	SandboxBinary string
+	// MaxPods is the node's pods capacity (kubelet's --max-pods); 0 is
+	// upstream's default, 110.
+	MaxPods int
 }
 
 // imageGCPeriod is how often the disk is checked against the image GC
@@ -176,6 +179,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		KubeletPort:    int32(kubeletListener.Addr().(*net.TCPAddr).Port),
 		DataDir:        dir,
 		Wasm:           wasmErr == nil,
+		MaxPods:        cfg.MaxPods,
 		Log:            cfg.Log,
 		Ready: func() error {
 			if !networkReady.Load() {

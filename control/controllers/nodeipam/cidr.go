@@ -29,8 +29,11 @@ type allocator struct {
 func newAllocator(cluster netip.Prefix, maskSize int) (*allocator, error) {
 	cluster = cluster.Masked()
 	bits := maskSize - cluster.Bits()
-	if maskSize > cluster.Addr().BitLen() || bits < 0 {
-		return nil, fmt.Errorf("node mask size /%d does not fit in cluster CIDR %s", maskSize, cluster)
+	if bits < 0 {
+		return nil, fmt.Errorf("node CIDR mask size %d is shorter than the mask of cluster CIDR %s: it must be greater than or equal to %d", maskSize, cluster, cluster.Bits())
+	}
+	if maskSize > cluster.Addr().BitLen() {
+		return nil, fmt.Errorf("node CIDR mask size %d is longer than an address of cluster CIDR %s (%d bits)", maskSize, cluster, cluster.Addr().BitLen())
 	}
 	if bits > maxSubnetBits {
 		return nil, fmt.Errorf("cluster CIDR %s holds 2^%d ranges of /%d, more than 2^%d", cluster, bits, maskSize, maxSubnetBits)

@@ -43,23 +43,36 @@ type controller struct {
 	recorder record.EventRecorder
 }
 
+// Validate checks that the options make an allocator: a parsable cluster
+// CIDR and a node mask size at least as long as the cluster CIDR's, that
+// splits it into at most 2^16 ranges. Zero fields take their defaults.
+func (o Options) Validate() error {
+	_, err := o.allocator()
+	return err
+}
+
+// allocator applies the defaults and makes the options' allocator.
+func (o Options) allocator() (*allocator, error) {
+	if o.ClusterCIDR == "" {
+		o.ClusterCIDR = DefaultClusterCIDR
+	}
+	cluster, err := netip.ParsePrefix(o.ClusterCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CIDR: %w", err)
+	}
+	if o.NodeMaskSize == 0 {
+		o.NodeMaskSize = DefaultNodeMaskSize
+		if cluster.Addr().Is6() {
+			o.NodeMaskSize = 64
+		}
+	}
+	return newAllocator(cluster, o.NodeMaskSize)
+}
+
 // Starter runs the node IPAM controller.
 func Starter(opts Options) framework.Starter {
 	return func(cc *framework.Context) (func(context.Context) error, error) {
-		if opts.ClusterCIDR == "" {
-			opts.ClusterCIDR = DefaultClusterCIDR
-		}
-		cluster, err := netip.ParsePrefix(opts.ClusterCIDR)
-		if err != nil {
-			return nil, fmt.Errorf("cluster CIDR: %w", err)
-		}
-		if opts.NodeMaskSize == 0 {
-			opts.NodeMaskSize = DefaultNodeMaskSize
-			if cluster.Addr().Is6() {
-				opts.NodeMaskSize = 64
-			}
-		}
-		alloc, err := newAllocator(cluster, opts.NodeMaskSize)
+		alloc, err := opts.allocator()
 		if err != nil {
 			return nil, err
 		}

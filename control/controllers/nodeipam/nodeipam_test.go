@@ -171,3 +171,31 @@ func TestAllocatorOrderAndIPv6(t *testing.T) {
 		t.Error("a 2^20-range allocator was accepted")
 	}
 }
+
+func TestOptionsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		ok   bool
+	}{
+		{Options{}, true},
+		{Options{ClusterCIDR: "10.244.4.0/22", NodeMaskSize: 22}, true},
+		{Options{ClusterCIDR: "10.244.0.0/16", NodeMaskSize: 23}, true},
+		{Options{ClusterCIDR: "fd00::/48"}, true},
+		{Options{ClusterCIDR: "10.244.4.0/22", NodeMaskSize: 21}, false}, // shorter than the cluster's
+		{Options{ClusterCIDR: "10.244.0.0/16", NodeMaskSize: 33}, false},
+		{Options{ClusterCIDR: "10.0.0.0/8", NodeMaskSize: 25}, false}, // 2^17 ranges
+		{Options{ClusterCIDR: "10.244.0.0"}, false},
+	} {
+		err := tc.opts.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("%+v: Validate() = %v, want ok %v", tc.opts, err, tc.ok)
+		}
+	}
+	a, err := Options{ClusterCIDR: "10.244.4.0/22", NodeMaskSize: 22}.allocator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.allocate("n"); err != nil || p.String() != "10.244.4.0/22" {
+		t.Errorf("the one /22 of a /22 cluster CIDR = %s, %v", p, err)
+	}
+}

@@ -46,6 +46,39 @@ func FreeSubnet(t testing.TB) string {
 	return ""
 }
 
+// FreeSubnetOfSize picks a 10.244.x.0/ones (18 <= ones <= 23) that no host
+// route overlaps, for a node that needs more than a /24 of pod addresses.
+// It is taken from 10.244.0.0 - 10.244.99.255, below the /24s FreeSubnet
+// picks, so that a large range never covers a /24 another test is about to
+// take; once its bridge route exists, FreeSubnet steers clear of it too.
+func FreeSubnetOfSize(t testing.TB, ones int) string {
+	t.Helper()
+	if ones < 18 || ones > 23 {
+		t.Fatalf("FreeSubnetOfSize: /%d is not between /18 and /23", ones)
+	}
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := 1 << (24 - ones) // third octets a range spans
+	var candidates []*net.IPNet
+	for third := 0; third+step <= 100; third += step {
+		_, cand, _ := net.ParseCIDR(fmt.Sprintf("10.244.%d.0/%d", third, ones))
+		candidates = append(candidates, cand)
+	}
+	for range 50 {
+		b := make([]byte, 1)
+		if _, err := rand.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		if cand := candidates[int(b[0])%len(candidates)]; !overlapsRoute(cand, routes) {
+			return cand.String()
+		}
+	}
+	t.Fatalf("no free 10.244.x.0/%d for the test", ones)
+	return ""
+}
+
 func overlapsRoute(cand *net.IPNet, routes []netlink.Route) bool {
 	for _, r := range routes {
 		if r.Dst == nil {
