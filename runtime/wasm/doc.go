@@ -8,6 +8,22 @@
 // instance with its own argv, environment, preopened directories, stdio and
 // clocks, so exec and exec probes are further Runs of the same Module.
 //
+// Compiled code is shared between processes. Every pod's sandbox is a
+// process of its own, and wazero's cache loader copies a module's compiled
+// code from the cache file into an anonymous executable mapping: each
+// sandbox of an image would hold a private copy of megabytes of identical
+// code (36 MB for a Go net/http guest). So right after wazero loaded the
+// module, before any instance runs, Compile finds the executable anonymous
+// regions that appeared (in /proc/self/maps), writes each once to a file
+// of the digest's cache directory named by its length and checksum, checks
+// the file's bytes equal the region's, and maps the file privately,
+// read-only and executable, over the region (MAP_FIXED). The page cache
+// then holds one copy for every sandbox of the node, and only the pages
+// the guest runs are resident. The cache file itself cannot be mapped:
+// its code does not start at a page boundary. wazero's munmap on close
+// works on the file mapping as on its own. Any failure leaves the private
+// copy, which runs the same (Module.SharedCode reports it).
+//
 // A Run ends in one of four ways, reported in its Result:
 //
 //   - Exited: the guest returned from _start (exit code 0) or called

@@ -26,6 +26,8 @@ type Module struct {
 	digest      string
 	memoryLimit int64 // bytes; 0 is no limit beyond wasm's 4 GiB
 	fromCache   bool
+	sharedCode  int64 // bytes of code mapped from shared files
+	shareErr    error // why some code stayed private
 	rt          wazero.Runtime
 	compiled    wazero.CompiledModule
 }
@@ -85,7 +87,7 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI preview1: %w", err)
 	}
-	m.compiled, err = m.rt.CompileModule(ctx, bin)
+	m.compiled, err = r.compileShared(ctx, m, digest, bin)
 	if err != nil {
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("compile module of image %s: %w", digest, err)
@@ -110,6 +112,32 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 	return m, nil
 }
 
+// compileShared compiles bin in m's runtime, then maps the code wazero
+// loaded or compiled from a file of the digest's cache directory, shared
+// by every process running the image (see shareCode). Compiles of the
+// Runtime are serialized, so that the code regions that appear during one
+// are its own.
+func (r *Runtime) compileShared(ctx context.Context, m *Module, digest string, bin []byte) (wazero.CompiledModule, error) {
+	dir := r.CacheDir(digest)
+	if dir == "" {
+		return m.rt.CompileModule(ctx, bin)
+	}
+	r.compileMu.Lock()
+	defer r.compileMu.Unlock()
+	before, err := anonExecRegions()
+	compiled, cerr := m.rt.CompileModule(ctx, bin)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err == nil {
+		m.sharedCode, err = shareCode(dir, before)
+	}
+	if err != nil {
+		m.shareErr = fmt.Errorf("share compiled code: %w", err)
+	}
+	return compiled, nil
+}
+
 // cacheEntries counts the compiled modules in a digest's cache directory
 // (wazero keeps them in a subdirectory per wazero version and platform).
 func cacheEntries(dir string) int {
@@ -130,6 +158,12 @@ func cacheEntries(dir string) int {
 // compiled, in the Runtime's memory or in its cache directory, and
 // compiled nothing. Without a cache directory it is always false.
 func (m *Module) FromCache() bool { return m.fromCache }
+
+// SharedCode reports how many bytes of the module's compiled code are
+// mapped from a file of the cache directory, shared with every other
+// process running the image, and the error that kept code private, if any
+// (the module works the same either way).
+func (m *Module) SharedCode() (int64, error) { return m.sharedCode, m.shareErr }
 
 // Digest is the image digest the module was compiled for.
 func (m *Module) Digest() string { return m.digest }

@@ -74,7 +74,14 @@ func (h *host) create(ctx context.Context, spec wasmhost.ContainerSpec) (wasmhos
 		return wasmhost.State{}, statusErr(http.StatusBadRequest, "container %q: %v", spec.ID, err)
 	default:
 		c.module = m
-		h.log.Info("module ready", "id", spec.ID, "digest", spec.Digest, "fromCache", m.FromCache(), "took", time.Since(start))
+		shared, shareErr := m.SharedCode()
+		h.log.Info("module ready", "id", spec.ID, "digest", spec.Digest, "fromCache", m.FromCache(),
+			"sharedCodeBytes", shared, "took", time.Since(start))
+		if shareErr != nil {
+			// The code stays private to this process: it runs the same,
+			// only the node holds one more copy of it.
+			h.log.Warn("compiled code not shared", "id", spec.ID, "digest", spec.Digest, "err", shareErr)
+		}
 	}
 	// The module's bytes and the compiler's garbage are gone: give their
 	// pages back, an idle sandbox should hold little more than the code.
