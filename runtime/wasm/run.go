@@ -145,10 +145,10 @@ func (m *Module) Run(ctx context.Context, opts ...RunOption) (Result, error) {
 		// functions look the table up in it.
 		ctx = wasisock.WithTable(ctx, c.sockets)
 	}
-	mem := &limitedMemory{limit: uint64(m.memoryLimit)}
-	if m.memoryLimit != 0 {
-		ctx = experimental.WithMemoryAllocator(ctx, mem)
-	}
+	mem := &linearMemory{limit: uint64(m.memoryLimit)}
+	// Deferred before the instance's close, so run after it.
+	defer mem.release()
+	ctx = experimental.WithMemoryAllocator(ctx, mem)
 	mod, err := m.rt.InstantiateModule(ctx, m.compiled, mc)
 	if err != nil {
 		return Result{}, fmt.Errorf("instantiate module of image %s: %w", m.digest, err)
