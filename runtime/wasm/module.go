@@ -27,7 +27,7 @@ type Module struct {
 	memoryLimit int64 // bytes; 0 is no limit beyond wasm's 4 GiB
 	fromCache   bool
 	sharedCode  int64 // bytes of code mapped from shared files
-	shareErr    error // why some code stayed private
+	shareErr    error // why some code stayed private, or bodies in memory
 	rt          wazero.Runtime
 	compiled    wazero.CompiledModule
 }
@@ -91,6 +91,10 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 	if err != nil {
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("compile module of image %s: %w", digest, err)
+	}
+	// The bodies' memory goes at the caller's next collection.
+	if _, err := dropCodeBodies(m.compiled); err != nil {
+		m.shareErr = errors.Join(m.shareErr, fmt.Errorf("free function bodies: %w", err))
 	}
 	after := cacheEntries(r.CacheDir(digest))
 	m.fromCache = before > 0 && after == before
@@ -161,8 +165,9 @@ func (m *Module) FromCache() bool { return m.fromCache }
 
 // SharedCode reports how many bytes of the module's compiled code are
 // mapped from a file of the cache directory, shared with every other
-// process running the image, and the error that kept code private, if any
-// (the module works the same either way).
+// process running the image, and the error that kept code private or the
+// function bodies in memory, if any (the module works the same either
+// way).
 func (m *Module) SharedCode() (int64, error) { return m.sharedCode, m.shareErr }
 
 // Digest is the image digest the module was compiled for.
