@@ -37,15 +37,11 @@ func dropCodeBodies(compiled wazero.CompiledModule) (int64, error) {
 // codeSection is compiled's decoded module's CodeSection, a []wasm.Code
 // whose elements have a Body []byte.
 func codeSection(compiled wazero.CompiledModule) (reflect.Value, error) {
-	v := reflect.ValueOf(compiled)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return reflect.Value{}, errors.New("compiled module is not a pointer to a struct")
+	mod, err := decodedModule(compiled)
+	if err != nil {
+		return reflect.Value{}, err
 	}
-	mod := v.Elem().FieldByName("module")
-	if mod.Kind() != reflect.Pointer || mod.IsNil() || mod.Elem().Kind() != reflect.Struct {
-		return reflect.Value{}, errors.New("compiled module has no decoded module")
-	}
-	code := mod.Elem().FieldByName("CodeSection")
+	code := mod.FieldByName("CodeSection")
 	if code.Kind() != reflect.Slice || code.Type().Elem().Kind() != reflect.Struct {
 		return reflect.Value{}, errors.New("decoded module has no code section")
 	}

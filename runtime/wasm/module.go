@@ -27,7 +27,7 @@ type Module struct {
 	memoryLimit int64 // bytes; 0 is no limit beyond wasm's 4 GiB
 	fromCache   bool
 	sharedCode  int64 // bytes of code mapped from shared files
-	shareErr    error // why some code stayed private, or bodies in memory
+	savingErr   error // why a memory saving did not apply
 	rt          wazero.Runtime
 	compiled    wazero.CompiledModule
 }
@@ -94,7 +94,10 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 	}
 	// The bodies' memory goes at the caller's next collection.
 	if _, err := dropCodeBodies(m.compiled); err != nil {
-		m.shareErr = errors.Join(m.shareErr, fmt.Errorf("free function bodies: %w", err))
+		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("free function bodies: %w", err))
+	}
+	if _, _, err := mergeDataSegments(m.compiled); err != nil {
+		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("merge data segments: %w", err))
 	}
 	after := cacheEntries(r.CacheDir(digest))
 	m.fromCache = before > 0 && after == before
@@ -137,7 +140,7 @@ func (r *Runtime) compileShared(ctx context.Context, m *Module, digest string, b
 		m.sharedCode, err = shareCode(dir, before)
 	}
 	if err != nil {
-		m.shareErr = fmt.Errorf("share compiled code: %w", err)
+		m.savingErr = fmt.Errorf("share compiled code: %w", err)
 	}
 	return compiled, nil
 }
@@ -165,10 +168,10 @@ func (m *Module) FromCache() bool { return m.fromCache }
 
 // SharedCode reports how many bytes of the module's compiled code are
 // mapped from a file of the cache directory, shared with every other
-// process running the image, and the error that kept code private or the
-// function bodies in memory, if any (the module works the same either
-// way).
-func (m *Module) SharedCode() (int64, error) { return m.sharedCode, m.shareErr }
+// process running the image, and why a saving of memory did not apply, if
+// one did not: code kept private, function bodies kept, data segments not
+// merged. The module works the same either way.
+func (m *Module) SharedCode() (int64, error) { return m.sharedCode, m.savingErr }
 
 // Digest is the image digest the module was compiled for.
 func (m *Module) Digest() string { return m.digest }

@@ -74,13 +74,13 @@ func (h *host) create(ctx context.Context, spec wasmhost.ContainerSpec) (wasmhos
 		return wasmhost.State{}, statusErr(http.StatusBadRequest, "container %q: %v", spec.ID, err)
 	default:
 		c.module = m
-		shared, shareErr := m.SharedCode()
+		shared, savingErr := m.SharedCode()
 		h.log.Info("module ready", "id", spec.ID, "digest", spec.Digest, "fromCache", m.FromCache(),
 			"sharedCodeBytes", shared, "took", time.Since(start))
-		if shareErr != nil {
-			// The code stays private to this process: it runs the same,
-			// only the node holds one more copy of it.
-			h.log.Warn("compiled code not shared", "id", spec.ID, "digest", spec.Digest, "err", shareErr)
+		if savingErr != nil {
+			// The module runs the same, only this sandbox takes more
+			// memory (a private copy of the code, say).
+			h.log.Warn("module memory not reduced", "id", spec.ID, "digest", spec.Digest, "err", savingErr)
 		}
 	}
 	// The module's bytes and the compiler's garbage are gone: give their
