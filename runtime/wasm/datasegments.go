@@ -98,32 +98,29 @@ type segment struct {
 // i32.const offset and on segments that overlap.
 func readSegments(section reflect.Value) ([]segment, error) {
 	typ := section.Type().Elem()
-	for _, f := range []struct {
-		name string
-		typ  reflect.Type
-	}{{"Init", reflect.TypeFor[[]byte]()}, {"Passive", reflect.TypeFor[bool]()}} {
-		if sf, ok := typ.FieldByName(f.name); !ok || sf.Type != f.typ {
-			return nil, fmt.Errorf("data segment has no %s %v", f.name, f.typ)
-		}
+	init, ok1 := typ.FieldByName("Init")
+	passive, ok2 := typ.FieldByName("Passive")
+	expr, ok3 := typ.FieldByName("OffsetExpression")
+	if !ok1 || !ok2 || !ok3 || init.Type != reflect.TypeFor[[]byte]() || passive.Type != reflect.TypeFor[bool]() || expr.Type.Kind() != reflect.Struct {
+		return nil, errors.New("data segment is not as expected")
 	}
-	expr, ok := typ.FieldByName("OffsetExpression")
-	if !ok || expr.Type.Kind() != reflect.Struct {
-		return nil, errors.New("data segment has no offset expression")
+	exprData, ok := expr.Type.FieldByName("Data")
+	if !ok || exprData.Type != reflect.TypeFor[[]byte]() || len(init.Index) != 1 || len(passive.Index) != 1 || len(expr.Index) != 1 || len(exprData.Index) != 1 {
+		return nil, errors.New("offset expression is not as expected")
 	}
-	if sf, ok := expr.Type.FieldByName("Data"); !ok || sf.Type != reflect.TypeFor[[]byte]() {
-		return nil, errors.New("offset expression has no data")
-	}
+	// Fields by index: by name, 90,000 segments take 20 ms.
+	iInit, iPassive, iExpr, iData := init.Index[0], passive.Index[0], expr.Index[0], exprData.Index[0]
 	segs := make([]segment, section.Len())
 	for i := range segs {
 		s := section.Index(i)
-		if s.FieldByName("Passive").Bool() {
+		if s.Field(iPassive).Bool() {
 			return nil, fmt.Errorf("data segment %d is passive: %w", i, errNotMergeable)
 		}
-		offset, ok := parseI32Const(s.FieldByName("OffsetExpression").FieldByName("Data").Bytes())
+		offset, ok := parseI32Const(s.Field(iExpr).Field(iData).Bytes())
 		if !ok {
 			return nil, fmt.Errorf("data segment %d has no constant offset: %w", i, errNotMergeable)
 		}
-		segs[i] = segment{offset: offset, data: s.FieldByName("Init").Bytes()}
+		segs[i] = segment{offset: offset, data: s.Field(iInit).Bytes()}
 	}
 	// Segments that do not overlap make the same memory in any order.
 	slices.SortStableFunc(segs, func(a, b segment) int { return cmp.Compare(a.offset, b.offset) })
