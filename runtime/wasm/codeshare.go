@@ -153,51 +153,60 @@ func shareCode(cacheDir string, before []region) (int64, error) {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// codeFileName names the file of code by its length and checksum: a
+// sharedFileName names the file of content by its length and checksum: a
 // sandbox binary built with another wazero, whose code differs, writes
 // another file instead of failing to share forever. The checksum only
-// names: the content is compared before any mapping.
-func codeFileName(code []byte) string {
-	return fmt.Sprintf("%x-%08x.code", len(code), crc32.Checksum(code, castagnoli))
+// names: the content is compared before any use.
+func sharedFileName(content []byte, ext string) string {
+	return fmt.Sprintf("%x-%08x%s", len(content), crc32.Checksum(content, castagnoli), ext)
 }
 
-// mapFromFile replaces the read-only region r by a private read-only,
-// executable mapping of a file of dir holding the same bytes, writing the
-// file first if no process did yet.
-func mapFromFile(dir string, r region) error {
-	code := r.bytes()
-	name := filepath.Join(dir, codeFileName(code))
+// sharedView opens dir's file of content, writing it first if no process
+// did yet, and returns it with a read-only shared mapping of it, checked
+// equal to content. The file is never written in place (writeAtomic
+// renames a new one over it), so the inode checked is the one mapped.
+func sharedView(dir string, content []byte, ext string) (*os.File, []byte, error) {
+	name := filepath.Join(dir, sharedFileName(content, ext))
 	f, err := os.Open(name)
 	if errors.Is(err, os.ErrNotExist) {
-		if err = writeAtomic(dir, name, code); err == nil {
+		if err = writeAtomic(dir, name, content); err == nil {
 			f, err = os.Open(name)
 		}
 	}
 	if err != nil {
+		return nil, nil, err
+	}
+	view, err := unix.Mmap(int(f.Fd()), 0, len(content), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("map %s: %w", name, err)
+	}
+	if !bytes.Equal(view, content) {
+		_ = unix.Munmap(view)
+		f.Close()
+		return nil, nil, fmt.Errorf("%s differs from the bytes in memory", name)
+	}
+	return f, view, nil
+}
+
+// mapFromFile replaces the read-only region r by a private read-only,
+// executable mapping of a file of dir holding the same bytes.
+func mapFromFile(dir string, r region) error {
+	f, view, err := sharedView(dir, r.bytes(), ".code")
+	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fd := int(f.Fd())
-	// Check the file through a mapping of its own: the page cache pages
-	// read for it are the ones the region will map.
-	view, err := unix.Mmap(fd, 0, len(code), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return fmt.Errorf("map %s to check it: %w", name, err)
-	}
-	same := bytes.Equal(view, code)
+	// The page cache pages read for the check are the ones the region
+	// will map.
 	if err := unix.Munmap(view); err != nil {
-		return fmt.Errorf("unmap %s: %w", name, err)
+		return fmt.Errorf("unmap %s: %w", f.Name(), err)
 	}
-	if !same {
-		return fmt.Errorf("%s differs from the code in memory", name)
-	}
-	// The file is never written in place (writeAtomic renames a new one
-	// over it), so the inode checked is the one mapped. MAP_FIXED replaces
-	// the old pages atomically; the bytes are the same, so even a thread
-	// already running the code would not notice.
-	if _, err := unix.MmapPtr(fd, 0, r.ptr(), r.len(),
+	// MAP_FIXED replaces the old pages atomically; the bytes are the
+	// same, so even a thread already running the code would not notice.
+	if _, err := unix.MmapPtr(int(f.Fd()), 0, r.ptr(), r.len(),
 		unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
-		return fmt.Errorf("map %s over the code: %w", name, err)
+		return fmt.Errorf("map %s over the code: %w", f.Name(), err)
 	}
 	return nil
 }

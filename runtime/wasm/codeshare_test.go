@@ -186,7 +186,7 @@ func TestShareCodeKeepsPrivateCopyOnMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := bytes.Repeat([]byte{0xcc}, len(want))
-	if err := os.WriteFile(filepath.Join(dir, codeFileName(want)), other, 0o444); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, sharedFileName(want, ".code")), other, 0o444); err != nil {
 		t.Fatal(err)
 	}
 	n, err := shareCode(cacheDir, before)

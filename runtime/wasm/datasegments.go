@@ -37,29 +37,44 @@ const (
 // i32.const, or overlapping segments, is left as it is. wazero offers no
 // way to do this, so the segments are replaced through reflection on its
 // unexported fields; if those are not as expected, nothing is touched.
-func mergeDataSegments(compiled wazero.CompiledModule) (before, after int, err error) {
+//
+// With dir, the merged data are read from a file of dir shared by every
+// process (see shareData); view is its mapping, to unmap once the module
+// is closed. If sharing fails, the data stay on the heap and err says why.
+func mergeDataSegments(compiled wazero.CompiledModule, dir string) (view []byte, before, after int, err error) {
 	mod, err := decodedModule(compiled)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, 0, err
 	}
 	section := mod.FieldByName("DataSection")
 	dataCount := mod.FieldByName("DataCountSection")
 	if section.Kind() != reflect.Slice || section.Type().Elem().Kind() != reflect.Struct || dataCount.Kind() != reflect.Pointer {
-		return 0, 0, errors.New("decoded module has no data section")
+		return nil, 0, 0, errors.New("decoded module has no data section")
 	}
 	n := section.Len()
 	if len(compiled.ImportedMemories()) > 0 || !dataCount.IsNil() {
-		return n, n, nil
+		return nil, n, n, nil
 	}
 	segs, err := readSegments(section)
 	if errors.Is(err, errNotMergeable) {
-		return n, n, nil
+		return nil, n, n, nil
 	} else if err != nil {
-		return n, n, err
+		return nil, n, n, err
 	}
-	merged := mergeSegments(segs)
+	merged, data := mergeSegments(segs)
 	if len(merged) == len(segs) {
-		return len(segs), len(segs), nil
+		return nil, n, n, nil
+	}
+	var shareErr error
+	if dir != "" && len(data) > 0 {
+		if view, shareErr = shareData(dir, data); shareErr == nil {
+			pos := 0
+			for i := range merged {
+				size := len(merged[i].data)
+				merged[i].data = view[pos : pos+size : pos+size]
+				pos += size
+			}
+		}
 	}
 	out := reflect.MakeSlice(section.Type(), len(merged), len(merged))
 	for i, s := range merged {
@@ -68,7 +83,20 @@ func mergeDataSegments(compiled wazero.CompiledModule) (before, after int, err e
 		settable(e.FieldByName("Init")).SetBytes(s.data)
 	}
 	settable(section).Set(out)
-	return len(segs), len(merged), nil
+	return view, n, len(merged), shareErr
+}
+
+// shareData returns a read-only shared mapping of a file of dir holding
+// data, so that the data of every sandbox of an image is one copy in the
+// page cache; read only when an instance starts, it is mostly not even
+// resident.
+func shareData(dir string, data []byte) ([]byte, error) {
+	f, view, err := sharedView(dir, data, ".data")
+	if err != nil {
+		return nil, fmt.Errorf("share merged data: %w", err)
+	}
+	f.Close()
+	return view, nil
 }
 
 // decodedModule is the wasm.Module struct wazero decoded compiled into.
@@ -133,10 +161,10 @@ func readSegments(section reflect.Value) ([]segment, error) {
 }
 
 // mergeSegments merges runs of ordered segments no more than maxDataGap
-// apart; the merged data share one allocation.
-func mergeSegments(segs []segment) []segment {
+// apart; the merged data are consecutive parts of data.
+func mergeSegments(segs []segment) (merged []segment, data []byte) {
 	if len(segs) == 0 {
-		return nil
+		return nil, nil
 	}
 	var runs [][2]int // [first, last] of each run
 	first := 0
@@ -151,20 +179,21 @@ func mergeSegments(segs []segment) []segment {
 		last := segs[r[1]]
 		total += int(last.offset) + len(last.data) - int(segs[r[0]].offset)
 	}
-	buf := make([]byte, total)
+	data = make([]byte, total)
+	buf := data
 	out := make([]segment, 0, len(runs))
 	for _, r := range runs {
 		start := segs[r[0]].offset
 		last := segs[r[1]]
 		size := int(last.offset) + len(last.data) - int(start)
-		data := buf[:size:size]
+		part := buf[:size:size]
 		buf = buf[size:]
 		for _, s := range segs[r[0] : r[1]+1] {
-			copy(data[s.offset-start:], s.data)
+			copy(part[s.offset-start:], s.data)
 		}
-		out = append(out, segment{offset: start, data: data})
+		out = append(out, segment{offset: start, data: part})
 	}
-	return out
+	return out, data
 }
 
 // parseI32Const reads a constant expression `i32.const n; end` with n a

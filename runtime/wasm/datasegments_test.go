@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"golang.org/x/sys/unix"
 
 	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
@@ -40,7 +41,7 @@ func TestMergeSegments(t *testing.T) {
 		{3 + maxDataGap, []byte{4}},   // gap of maxDataGap
 		{5 + 2*maxDataGap, []byte{5}}, // gap of maxDataGap+1
 	}
-	got := mergeSegments(segs)
+	got, _ := mergeSegments(segs)
 	want := []segment{
 		{0, append([]byte{1, 2, 3}, append(make([]byte, maxDataGap), 4)...)},
 		{5 + 2*maxDataGap, []byte{5}},
@@ -56,6 +57,7 @@ func TestMergeSegments(t *testing.T) {
 func TestMergeDataSegmentsSameMemory(t *testing.T) {
 	bin := buildGuest(t, "echo")
 	ctx := context.Background()
+	dir := t.TempDir()
 	memory := func(merge bool) []byte {
 		rt := wazero.NewRuntime(ctx)
 		defer rt.Close(ctx)
@@ -67,7 +69,11 @@ func TestMergeDataSegmentsSameMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		if merge {
-			before, after, err := mergeDataSegments(compiled)
+			view, before, after, err := mergeDataSegments(compiled, dir)
+			if view == nil {
+				t.Fatal("merged data not mapped from a file")
+			}
+			defer unix.Munmap(view)
 			if err != nil || after*10 > before {
 				t.Fatalf("mergeDataSegments: %d segments to %d, %v; want a tenth or fewer", before, after, err)
 			}

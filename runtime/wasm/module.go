@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/tetratelabs/wazero"
+	"golang.org/x/sys/unix"
 
 	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
@@ -96,8 +98,19 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 	if _, err := dropCodeBodies(m.compiled); err != nil {
 		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("free function bodies: %w", err))
 	}
-	if _, _, err := mergeDataSegments(m.compiled); err != nil {
+	dataDir := ""
+	if dir := r.CacheDir(digest); dir != "" {
+		dataDir = filepath.Join(dir, codeDirName)
+	}
+	view, _, _, err := mergeDataSegments(m.compiled, dataDir)
+	if err != nil {
 		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("merge data segments: %w", err))
+	}
+	if view != nil {
+		// Unmapped once the Module is unreachable, not by Close: a Run
+		// still starting (an exec racing a removal) holds the Module and
+		// may be copying the data.
+		runtime.AddCleanup(m, func(v []byte) { _ = unix.Munmap(v) }, view)
 	}
 	after := cacheEntries(r.CacheDir(digest))
 	m.fromCache = before > 0 && after == before

@@ -10,8 +10,9 @@ import (
 )
 
 // TestSandboxesShareCode runs two sandboxes of one image: each maps the
-// image's compiled code r-xp from the same file of the node's cache
-// directory, and both guests serve (idleSandbox checks an answer).
+// image's compiled code r-xp, and its merged data segments read-only, from
+// the same files of the node's cache directory, and both guests serve
+// (idleSandbox checks an answer).
 func TestSandboxesShareCode(t *testing.T) {
 	a := build(t)
 	codeDir := filepath.Join(a.cache, "sha256-app", "code")
@@ -20,7 +21,8 @@ func TestSandboxesShareCode(t *testing.T) {
 	for range 2 {
 		pid, _, stop := idleSandbox(t, a, a.app, appDigest)
 		defer stop()
-		path, size := codeMapping(t, pid, codeDir)
+		path, size := mapping(t, pid, codeDir, "r-xp", ".code")
+		dataPath, _ := mapping(t, pid, codeDir, "r--s", ".data")
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -28,16 +30,16 @@ func TestSandboxesShareCode(t *testing.T) {
 		if fi.Size() < size {
 			t.Errorf("%s has %d bytes, mapped %d", path, fi.Size(), size)
 		}
-		inodes, paths = append(inodes, fi.Sys().(*syscall.Stat_t).Ino), append(paths, path)
+		inodes, paths = append(inodes, fi.Sys().(*syscall.Stat_t).Ino), append(paths, path, dataPath)
 	}
-	if inodes[0] != inodes[1] {
-		t.Errorf("the sandboxes map code files %v of inodes %v, want one file", paths, inodes)
+	if inodes[0] != inodes[1] || paths[1] != paths[3] {
+		t.Errorf("the sandboxes map files %v, code of inodes %v; want the same files", paths, inodes)
 	}
 }
 
-// codeMapping finds the process's r-xp mapping of a file of dir: the
-// compiled code it shares. It fails the test if there is none.
-func codeMapping(t testing.TB, pid int, dir string) (path string, size int64) {
+// mapping finds the process's mapping with perms of a file of dir named
+// *ext, failing the test if there is none.
+func mapping(t testing.TB, pid int, dir, perms, ext string) (path string, size int64) {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
@@ -45,7 +47,7 @@ func codeMapping(t testing.TB, pid int, dir string) (path string, size int64) {
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		fields := strings.Fields(line)
-		if len(fields) == 6 && fields[1] == "r-xp" && filepath.Dir(fields[5]) == dir {
+		if len(fields) == 6 && fields[1] == perms && filepath.Dir(fields[5]) == dir && filepath.Ext(fields[5]) == ext {
 			var lo, hi int64
 			if _, err := fmt.Sscanf(fields[0], "%x-%x", &lo, &hi); err != nil {
 				t.Fatal(err)
@@ -53,6 +55,6 @@ func codeMapping(t testing.TB, pid int, dir string) (path string, size int64) {
 			return fields[5], hi - lo
 		}
 	}
-	t.Fatalf("sandbox %d maps no code file of %s:\n%s", pid, dir, data)
+	t.Fatalf("sandbox %d maps no %s file *%s of %s:\n%s", pid, perms, ext, dir, data)
 	return "", 0
 }
