@@ -30,8 +30,11 @@ type Module struct {
 	fromCache   bool
 	sharedCode  int64 // bytes of code mapped from shared files
 	savingErr   error // why a memory saving did not apply
-	rt          wazero.Runtime
-	compiled    wazero.CompiledModule
+	// dataView maps the merged data segments of the image, shared by
+	// every sandbox; read only when an instance starts.
+	dataView []byte
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
 }
 
 // CompileOption configures a Module.
@@ -107,6 +110,7 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("merge data segments: %w", err))
 	}
 	if view != nil {
+		m.dataView = view
 		// Unmapped once the Module is unreachable, not by Close: a Run
 		// still starting (an exec racing a removal) holds the Module and
 		// may be copying the data.
