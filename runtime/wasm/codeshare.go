@@ -20,10 +20,10 @@ import (
 // megabytes.
 const minSharedRegion = 256 << 10
 
-// codeDirName is the subdirectory of a digest's cache directory holding the
-// files the code regions are mapped from (wazero's own entries are in
-// "wazero-*" subdirectories).
-const codeDirName = "code"
+// sharedDirName is the subdirectory of a digest's cache directory holding
+// the files of compiled code and data that every process running the image
+// maps (wazero's own entries are in "wazero-*" subdirectories).
+const sharedDirName = "shared"
 
 // region is a range of the process's address space, [start, end).
 type region struct{ start, end uintptr }
@@ -101,7 +101,7 @@ func newRegions(before, after []region) []region {
 // before (a list from anonExecRegions), shared between processes. The code
 // is found in the new regions by what the digest's wazero cache file,
 // under cacheDir, tells of it; it is written once to a file of
-// cacheDir/code named by its length and checksum, and replaced in place by
+// cacheDir/shared named by its length and checksum, and replaced in place by
 // a private, read-only mapping of that file. Every sandbox of an image
 // loads the same bytes from the compilation cache, so they all map the
 // same file and the page cache holds one copy of the code instead of one
@@ -138,7 +138,7 @@ func shareCode(cacheDir string, before []region) (int64, error) {
 			if !ok {
 				continue
 			}
-			if err := mapFromFile(filepath.Join(cacheDir, codeDirName), code); err != nil {
+			if err := mapFromFile(filepath.Join(cacheDir, sharedDirName), code); err != nil {
 				errs = append(errs, fmt.Errorf("code at %#x-%#x: %w", code.start, code.end, err))
 				continue
 			}

@@ -115,7 +115,7 @@ func writeCacheFile(t *testing.T, cacheDir string, code []byte) {
 
 func TestShareCodeMapsOneFile(t *testing.T) {
 	cacheDir := t.TempDir()
-	dir := filepath.Join(cacheDir, codeDirName)
+	dir := filepath.Join(cacheDir, sharedDirName)
 	const size = minSharedRegion + 3*4096
 	before, err := anonExecRegions()
 	if err != nil {
@@ -172,7 +172,7 @@ func TestLocateInMergedRegion(t *testing.T) {
 
 func TestShareCodeKeepsPrivateCopyOnMismatch(t *testing.T) {
 	cacheDir := t.TempDir()
-	dir := filepath.Join(cacheDir, codeDirName)
+	dir := filepath.Join(cacheDir, sharedDirName)
 	before, err := anonExecRegions()
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func TestCompileSharesCode(t *testing.T) {
 	if err != nil || n < minSharedRegion {
 		t.Fatalf("SharedCode = %d, %v; want the module's code shared", n, err)
 	}
-	dir := filepath.Join(shared.dir, "cache", cacheName(m.Digest()), codeDirName)
+	dir := filepath.Join(shared.dir, "cache", cacheName(m.Digest()), sharedDirName)
 	data, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		t.Fatal(err)

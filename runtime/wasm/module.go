@@ -103,7 +103,7 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 	}
 	dataDir := ""
 	if dir := r.CacheDir(digest); dir != "" {
-		dataDir = filepath.Join(dir, codeDirName)
+		dataDir = filepath.Join(dir, sharedDirName)
 	}
 	view, _, _, err := mergeDataSegments(m.compiled, dataDir)
 	if err != nil {

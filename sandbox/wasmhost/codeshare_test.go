@@ -15,7 +15,7 @@ import (
 // (idleSandbox checks an answer).
 func TestSandboxesShareCode(t *testing.T) {
 	a := build(t)
-	codeDir := filepath.Join(a.cache, "sha256-app", "code")
+	codeDir := filepath.Join(a.cache, "sha256-app", "shared")
 	var inodes []uint64
 	var paths []string
 	for range 2 {
