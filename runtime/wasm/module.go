@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/tetratelabs/wazero"
+	"golang.org/x/sys/unix"
 
 	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
@@ -26,8 +28,13 @@ type Module struct {
 	digest      string
 	memoryLimit int64 // bytes; 0 is no limit beyond wasm's 4 GiB
 	fromCache   bool
-	rt          wazero.Runtime
-	compiled    wazero.CompiledModule
+	sharedCode  int64 // bytes of code mapped from shared files
+	savingErr   error // why a memory saving did not apply
+	// dataView maps the merged data segments of the image, shared by
+	// every sandbox; read only when an instance starts.
+	dataView []byte
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
 }
 
 // CompileOption configures a Module.
@@ -85,10 +92,29 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI preview1: %w", err)
 	}
-	m.compiled, err = m.rt.CompileModule(ctx, bin)
+	m.compiled, err = r.compileShared(ctx, m, digest, bin)
 	if err != nil {
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("compile module of image %s: %w", digest, err)
+	}
+	// The bodies' memory goes at the caller's next collection.
+	if _, err := dropCodeBodies(m.compiled); err != nil {
+		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("free function bodies: %w", err))
+	}
+	dataDir := ""
+	if dir := r.CacheDir(digest); dir != "" {
+		dataDir = filepath.Join(dir, sharedDirName)
+	}
+	view, _, _, err := mergeDataSegments(m.compiled, dataDir)
+	if err != nil {
+		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("merge data segments: %w", err))
+	}
+	if view != nil {
+		m.dataView = view
+		// Unmapped once the Module is unreachable, not by Close: a Run
+		// still starting (an exec racing a removal) holds the Module and
+		// may be copying the data.
+		runtime.AddCleanup(m, func(v []byte) { _ = unix.Munmap(v) }, view)
 	}
 	after := cacheEntries(r.CacheDir(digest))
 	m.fromCache = before > 0 && after == before
@@ -108,6 +134,32 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 		}
 	}
 	return m, nil
+}
+
+// compileShared compiles bin in m's runtime, then maps the code wazero
+// loaded or compiled from a file of the digest's cache directory, shared
+// by every process running the image (see shareCode). Compiles of the
+// Runtime are serialized, so that the code regions that appear during one
+// are its own.
+func (r *Runtime) compileShared(ctx context.Context, m *Module, digest string, bin []byte) (wazero.CompiledModule, error) {
+	dir := r.CacheDir(digest)
+	if dir == "" {
+		return m.rt.CompileModule(ctx, bin)
+	}
+	r.compileMu.Lock()
+	defer r.compileMu.Unlock()
+	before, err := anonExecRegions()
+	compiled, cerr := m.rt.CompileModule(ctx, bin)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err == nil {
+		m.sharedCode, err = shareCode(dir, before)
+	}
+	if err != nil {
+		m.savingErr = fmt.Errorf("share compiled code: %w", err)
+	}
+	return compiled, nil
 }
 
 // cacheEntries counts the compiled modules in a digest's cache directory
@@ -130,6 +182,13 @@ func cacheEntries(dir string) int {
 // compiled, in the Runtime's memory or in its cache directory, and
 // compiled nothing. Without a cache directory it is always false.
 func (m *Module) FromCache() bool { return m.fromCache }
+
+// SharedCode reports how many bytes of the module's compiled code are
+// mapped from a file of the cache directory, shared with every other
+// process running the image, and why a saving of memory did not apply, if
+// one did not: code kept private, function bodies kept, data segments not
+// merged. The module works the same either way.
+func (m *Module) SharedCode() (int64, error) { return m.sharedCode, m.savingErr }
 
 // Digest is the image digest the module was compiled for.
 func (m *Module) Digest() string { return m.digest }

@@ -14,6 +14,7 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
+	"golang.org/x/sys/unix"
 
 	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
@@ -145,15 +146,20 @@ func (m *Module) Run(ctx context.Context, opts ...RunOption) (Result, error) {
 		// functions look the table up in it.
 		ctx = wasisock.WithTable(ctx, c.sockets)
 	}
-	mem := &limitedMemory{limit: uint64(m.memoryLimit)}
-	if m.memoryLimit != 0 {
-		ctx = experimental.WithMemoryAllocator(ctx, mem)
-	}
+	mem := &linearMemory{limit: uint64(m.memoryLimit)}
+	// Deferred before the instance's close, so run after it.
+	defer mem.release()
+	ctx = experimental.WithMemoryAllocator(ctx, mem)
 	mod, err := m.rt.InstantiateModule(ctx, m.compiled, mc)
 	if err != nil {
 		return Result{}, fmt.Errorf("instantiate module of image %s: %w", m.digest, err)
 	}
 	defer mod.Close(context.WithoutCancel(ctx))
+	if m.dataView != nil {
+		// The data are in the instance's memory now: their pages leave
+		// this process (they stay in the page cache for the next start).
+		_ = unix.Madvise(m.dataView, unix.MADV_DONTNEED)
+	}
 	start := mod.ExportedFunction("_start")
 	if start == nil {
 		return Result{}, fmt.Errorf("module of image %s has no _start: not a WASI command", m.digest)

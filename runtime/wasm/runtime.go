@@ -37,6 +37,9 @@ func IsWasmAt(r io.ReaderAt) bool {
 // between every Module compiled from that image.
 type Runtime struct {
 	cacheDir string
+	// compileMu serializes compiles, so that the code mapped during one
+	// is its own (see compileShared).
+	compileMu sync.Mutex
 
 	mu     sync.Mutex
 	caches map[string]wazero.CompilationCache // by digest

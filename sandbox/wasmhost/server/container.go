@@ -74,7 +74,14 @@ func (h *host) create(ctx context.Context, spec wasmhost.ContainerSpec) (wasmhos
 		return wasmhost.State{}, statusErr(http.StatusBadRequest, "container %q: %v", spec.ID, err)
 	default:
 		c.module = m
-		h.log.Info("module ready", "id", spec.ID, "digest", spec.Digest, "fromCache", m.FromCache(), "took", time.Since(start))
+		shared, savingErr := m.SharedCode()
+		h.log.Info("module ready", "id", spec.ID, "digest", spec.Digest, "fromCache", m.FromCache(),
+			"sharedCodeBytes", shared, "took", time.Since(start))
+		if savingErr != nil {
+			// The module runs the same, only this sandbox takes more
+			// memory (a private copy of the code, say).
+			h.log.Warn("module memory not reduced", "id", spec.ID, "digest", spec.Digest, "err", savingErr)
+		}
 	}
 	// The module's bytes and the compiler's garbage are gone: give their
 	// pages back, an idle sandbox should hold little more than the code.
