@@ -21,14 +21,19 @@ import (
 // starts one at a time.
 const startBenchPods = 20
 
-func wasmBenchPod(name string) *corev1.Pod {
+func wasmBenchPod(name string) *corev1.Pod { return wasmBenchPodOf(name, wasmImage) }
+
+// tinyBenchPod runs the syscall-only guest of the density benchmark.
+func tinyBenchPod(name string) *corev1.Pod { return wasmBenchPodOf(name, densityImage) }
+
+func wasmBenchPodOf(name, image string) *corev1.Pod {
 	wasm := "wasm"
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": "start"}},
 		Spec: corev1.PodSpec{
 			RuntimeClassName: &wasm,
 			Containers: []corev1.Container{{
-				Name: "app", Image: wasmImage, ImagePullPolicy: corev1.PullNever,
+				Name: "app", Image: image, ImagePullPolicy: corev1.PullNever,
 				Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
 			}},
 		},
@@ -36,13 +41,15 @@ func wasmBenchPod(name string) *corev1.Pod {
 }
 
 // BenchmarkWasmPodStart measures create → Running and Ready of wasm pods
-// whose module is compiled already, one at a time, and of OCI pods on the
-// same node in the same run; then the memory of each kind of idle pod:
+// whose module is compiled already, one at a time (the Go net/http test
+// server, and the syscall-only guest of the density benchmark), and of OCI
+// pods on the same node in the same run; then the memory of each kind of idle pod:
 // the PSS of a wasm pod's sandbox process, and of an OCI pod's container
 // processes plus its containerd shim.
 func BenchmarkWasmPodStart(b *testing.B) {
 	n := StartNode(b, NodeOptions{})
 	n.ImportImage(b, testimages.BuildWasmOCIArchive(b, wasmImage, repoFile(b, "internal/e2e/testdata/wasmapp")))
+	n.ImportImage(b, testimages.BuildWasmOCIArchive(b, densityImage, repoFile(b, "internal/e2e/testdata/wasmtiny")))
 	n.ImportImage(b, testimages.BuildHelloOCIArchive(b, "example.test/hello:bench"))
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
@@ -65,32 +72,51 @@ func BenchmarkWasmPodStart(b *testing.B) {
 			slices.Sort(out)
 			return out
 		}
-		// The first wasm pod compiles the module into the node's cache.
-		if _, err := pods.Create(ctx, wasmBenchPod("warm"), metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
+		// The first pod of each image compiles its module into the
+		// node's cache.
+		for name, newPod := range map[string]func(string) *corev1.Pod{"warm": wasmBenchPod, "warm-tiny": tinyBenchPod} {
+			if _, err := pods.Create(ctx, newPod(name), metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			rt.wait(b, name, 2*time.Minute)
 		}
-		rt.wait(b, "warm", 2*time.Minute)
 		wasm := serial("wasm", wasmBenchPod)
+		tiny := serial("tiny", tinyBenchPod)
 		oci := serial("oci", benchPod)
 		b.ReportMetric(float64(percentile(wasm, 0.5).Microseconds())/1000, "wasm-p50-ms")
 		b.ReportMetric(float64(percentile(wasm, 0.99).Microseconds())/1000, "wasm-p99-ms")
 		b.ReportMetric(float64(percentile(oci, 0.5).Microseconds())/1000, "oci-p50-ms")
 		b.ReportMetric(float64(percentile(oci, 0.99).Microseconds())/1000, "oci-p99-ms")
+		b.ReportMetric(float64(percentile(tiny, 0.5).Microseconds())/1000, "tiny-p50-ms")
+		b.ReportMetric(float64(percentile(tiny, 0.99).Microseconds())/1000, "tiny-p99-ms")
 		b.ReportMetric(float64(percentile(oci, 0.5))/float64(percentile(wasm, 0.5)), "oci/wasm-p50")
+		b.ReportMetric(float64(percentile(oci, 0.5))/float64(percentile(tiny, 0.5)), "oci/tiny-p50")
 
 		time.Sleep(5 * time.Second) // idle
-		wasmPSS := processesPSS(b, func(cmdline string) bool {
-			return strings.Contains(cmdline, "wasmkube-sandbox\x00serve") && strings.Contains(cmdline, n.DataDir)
-		})
+		sandboxOf := func(prefix string) pssSum {
+			list, err := pods.List(ctx, metav1.ListOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var uids []string
+			for _, p := range list.Items {
+				if strings.HasPrefix(p.Name, prefix+"-") {
+					uids = append(uids, string(p.UID))
+				}
+			}
+			return processesPSS(b, func(cmdline string) bool {
+				return strings.Contains(cmdline, "wasmkube-sandbox\x00serve") && strings.Contains(cmdline, n.DataDir) &&
+					slices.ContainsFunc(uids, func(uid string) bool { return strings.Contains(cmdline, uid) })
+			})
+		}
+		wasmPSS, tinyPSS := sandboxOf("wasm"), sandboxOf("tiny")
 		shims := shimPSS(b, n.DataDir)
 		hello := processesPSS(b, func(cmdline string) bool { return strings.HasPrefix(cmdline, testimages.HelloBinary+"\x00") })
 		b.ReportMetric(float64(wasmPSS.total)/float64(wasmPSS.count)/(1<<20), "wasm-pod-pss-MiB")
+		b.ReportMetric(float64(tinyPSS.total)/float64(tinyPSS.count)/(1<<20), "tiny-pod-pss-MiB")
 		b.ReportMetric(float64(shims.total/int64(shims.count)+hello.total/int64(hello.count))/(1<<20), "oci-pod-pss-MiB")
 
 		if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "bench=start"}); err != nil {
-			b.Fatal(err)
-		}
-		if err := pods.Delete(ctx, "warm", metav1.DeleteOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		waitNoPods(b, n, ns)
