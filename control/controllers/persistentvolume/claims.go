@@ -50,6 +50,12 @@ func (c *controller) protectClaim(ctx context.Context, claim *corev1.PersistentV
 		claim.Finalizers = append(claim.Finalizers, PVCProtectionFinalizer)
 	case claim.DeletionTimestamp != nil && has:
 		used, err := c.claimInUse(claim)
+		if err == nil && !used {
+			// The pod informer may not have seen a pod created a moment
+			// ago; as upstream's pvc-protection controller does, the API
+			// server has the last word before the finalizer goes.
+			used, err = c.claimInUseLive(ctx, claim)
+		}
 		if err != nil || used {
 			return true, err
 		}
@@ -67,24 +73,41 @@ func (c *controller) protectClaim(ctx context.Context, claim *corev1.PersistentV
 	return true, err
 }
 
-// claimInUse is upstream's rule: a pod uses a claim from the moment it is
-// scheduled until it has terminated.
+// claimInUse is upstream's rule, on the informer's pods: a pod uses a
+// claim from the moment it is scheduled until it has terminated.
 func (c *controller) claimInUse(claim *corev1.PersistentVolumeClaim) (bool, error) {
 	pods, err := c.pods.Pods(claim.Namespace).List(labels.Everything())
 	if err != nil {
 		return false, err
 	}
+	return podsUse(pods, claim), nil
+}
+
+// claimInUseLive is claimInUse on a list from the API server.
+func (c *controller) claimInUseLive(ctx context.Context, claim *corev1.PersistentVolumeClaim) (bool, error) {
+	list, err := c.client.CoreV1().Pods(claim.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, fmt.Errorf("pods of %s using claim %s: %w", claim.Namespace, claim.Name, err)
+	}
+	pods := make([]*corev1.Pod, len(list.Items))
+	for i := range list.Items {
+		pods[i] = &list.Items[i]
+	}
+	return podsUse(pods, claim), nil
+}
+
+func podsUse(pods []*corev1.Pod, claim *corev1.PersistentVolumeClaim) bool {
 	for _, p := range pods {
 		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		for _, v := range p.Spec.Volumes {
 			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim.Name {
-				return true, nil
+				return true
 			}
 		}
 	}
-	return false, nil
+	return false
 }
 
 func (c *controller) syncUnboundClaim(ctx context.Context, claim *corev1.PersistentVolumeClaim) error {
