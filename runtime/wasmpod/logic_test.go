@@ -77,6 +77,12 @@ func (f *fakeOCI) Containers(context.Context) ([]oci.Container, error) {
 	return []oci.Container{{ID: "oci-1"}}, nil
 }
 
+// The pod worker finds re-attaching by an interface check: a Mux must
+// pass it on, or adopted OCI containers lose their logs and attach.
+var _ interface {
+	Attach(ctx context.Context, id string) error
+} = Mux{}
+
 func TestMuxWithoutWasm(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeOCI{}

@@ -10,10 +10,12 @@ import (
 )
 
 // OCIRuntime is what Mux needs of runtime/oci: the pod worker's runtime,
-// and attach for the agent's server.
+// attach for the agent's server, and the re-attach of an adopted
+// container's streams.
 type OCIRuntime interface {
 	pods.Runtime
 	AttachStreams(ctx context.Context, id string, o oci.AttachOptions) error
+	Attach(ctx context.Context, id string) error
 }
 
 // Mux is the node's one container runtime: wasm containers go to Wasm,
@@ -89,3 +91,6 @@ func (m Mux) Exec(ctx context.Context, id string, o oci.ExecOptions) (int, error
 func (m Mux) AttachStreams(ctx context.Context, id string, o oci.AttachOptions) error {
 	return m.route(id).AttachStreams(ctx, id, o)
 }
+
+// Attach takes over the streams of a container an earlier agent started.
+func (m Mux) Attach(ctx context.Context, id string) error { return m.route(id).Attach(ctx, id) }

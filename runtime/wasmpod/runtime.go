@@ -410,3 +410,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, o oci.ExecOptions) (int, 
 func (r *Runtime) AttachStreams(_ context.Context, id string, _ oci.AttachOptions) error {
 	return fmt.Errorf("wasmpod: attach to %s: wasm containers cannot be attached to; use kubectl logs -f: %w", id, errdefs.ErrNotImplemented)
 }
+
+// Attach has nothing to take over from an earlier agent: the sandbox
+// process writes the containers' logs itself.
+func (r *Runtime) Attach(context.Context, string) error { return nil }
