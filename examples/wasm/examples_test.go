@@ -32,7 +32,7 @@ func TestLogShipperToCollector(t *testing.T) {
 	})
 	has := func(lines ...string) func() bool {
 		return func() bool {
-			out := collector.stdout.String()
+			out := collector.Stdout.String()
 			for _, l := range lines {
 				if !strings.Contains(out, l+"\n") {
 					return false
@@ -41,22 +41,22 @@ func TestLogShipperToCollector(t *testing.T) {
 			return true
 		}
 	}
-	collector.waitFor(t, "lines written before the shipper started", has("shop access.log: GET / 200", "shop access.log: GET /a 200"))
+	collector.WaitFor(t, "lines written before the shipper started", has("shop access.log: GET / 200", "shop access.log: GET /a 200"))
 
 	appendFile(t, filepath.Join(logs, "access.log"), "GET /b 404\n")
 	appendFile(t, filepath.Join(logs, "error.log"), "disk full\n")
 	appendFile(t, filepath.Join(logs, "warning.log"), "half a li")
-	collector.waitFor(t, "appended lines and a new file", has("shop access.log: GET /b 404", "shop error.log: disk full"))
+	collector.WaitFor(t, "appended lines and a new file", has("shop access.log: GET /b 404", "shop error.log: disk full"))
 
 	appendFile(t, filepath.Join(logs, "warning.log"), "ne, then the rest\n")
-	collector.waitFor(t, "a line completed later", has("shop warning.log: half a line, then the rest"))
+	collector.WaitFor(t, "a line completed later", has("shop warning.log: half a line, then the rest"))
 
 	if err := os.WriteFile(filepath.Join(logs, "error.log"), []byte("fresh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	collector.waitFor(t, "a truncated file read again", has("shop error.log: fresh"))
+	collector.WaitFor(t, "a truncated file read again", has("shop error.log: fresh"))
 
-	out := collector.stdout.String()
+	out := collector.Stdout.String()
 	for _, line := range []string{"shop access.log: GET / 200\n", "shop access.log: GET /b 404\n", "shop error.log: disk full\n"} {
 		if n := strings.Count(out, line); n != 1 {
 			t.Errorf("collector printed %q %d times:\n%s", line, n, out)
@@ -91,11 +91,11 @@ func TestCodeSync(t *testing.T) {
 			return err == nil && string(b) == want
 		}
 	}
-	g.waitFor(t, "the first release in /www/index.html", served("<h1>release v1</h1>\n"))
+	g.WaitFor(t, "the first release in /www/index.html", served("<h1>release v1</h1>\n"))
 	mu.Lock()
 	page = "<h1>release v2</h1>\n"
 	mu.Unlock()
-	g.waitFor(t, "the second release in /www/index.html", served("<h1>release v2</h1>\n"))
+	g.WaitFor(t, "the second release in /www/index.html", served("<h1>release v2</h1>\n"))
 
 	entries, err := os.ReadDir(www)
 	if err != nil {
@@ -104,8 +104,8 @@ func TestCodeSync(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("/www holds %d entries, want index.html alone: %v", len(entries), entries)
 	}
-	if n := strings.Count(g.stdout.String(), "codesync: updated index.html"); n != 2 {
-		t.Errorf("codesync reported %d updates, want 2 (one per release):\n%s", n, g.stdout.String())
+	if n := strings.Count(g.Stdout.String(), "codesync: updated index.html"); n != 2 {
+		t.Errorf("codesync reported %d updates, want 2 (one per release):\n%s", n, g.Stdout.String())
 	}
 }
 
@@ -125,7 +125,7 @@ func TestLocalhost(t *testing.T) {
 	g := start(t, "localhost", guestConfig{env: []string{"UPSTREAM_URL=" + upstream}, listeners: []net.Listener{l}})
 	want := fmt.Sprintf("fetched %s:\npage of the OCI web server\n", upstream)
 	var body string
-	g.waitFor(t, "a relayed page", func() bool {
+	g.WaitFor(t, "a relayed page", func() bool {
 		var err error
 		body, err = get("http://" + addr + "/")
 		return err == nil

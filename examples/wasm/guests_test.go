@@ -8,8 +8,6 @@
 package wasm_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,14 +16,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/wasmkube/wasmkube/internal/syncbuf"
 	"github.com/wasmkube/wasmkube/internal/testimages"
 	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
+	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock/wasisocktest"
 )
 
 // cache shares compiled guests between the tests of the package.
@@ -55,13 +51,6 @@ func guestWasm(t *testing.T, name string) []byte {
 	return b
 }
 
-// guest is one running example guest.
-type guest struct {
-	name           string
-	stdout, stderr syncbuf.Buffer
-	done           chan error
-}
-
 // guestConfig is how a guest runs: its environment, its listeners (fd 3
 // and up) and the host directory it sees at a guest path.
 type guestConfig struct {
@@ -71,7 +60,7 @@ type guestConfig struct {
 }
 
 // start runs the guest of examples/wasm/<name> until the test ends.
-func start(t *testing.T, name string, cfg guestConfig) *guest {
+func start(t *testing.T, name string, cfg guestConfig) *wasisocktest.Guest {
 	t.Helper()
 	wasm := guestWasm(t, name)
 	table, err := wasisock.NewTable(cfg.listeners...)
@@ -81,18 +70,7 @@ func start(t *testing.T, name string, cfg guestConfig) *guest {
 	for _, l := range cfg.listeners {
 		l.Close() // the table holds duplicates
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCompilationCache(cache))
-	if _, err := wasisock.Instantiate(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := r.CompileModule(ctx, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &guest{name: name, done: make(chan error, 1)}
 	mc := wazero.NewModuleConfig().WithArgs(name).
-		WithStdout(&g.stdout).WithStderr(&g.stderr).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep()
 	for _, kv := range cfg.env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -101,48 +79,7 @@ func start(t *testing.T, name string, cfg guestConfig) *guest {
 	if cfg.hostDir != "" {
 		mc = mc.WithFSConfig(wazero.NewFSConfig().WithDirMount(cfg.hostDir, cfg.guestDir))
 	}
-	go func() {
-		_, err := r.InstantiateModule(wasisock.WithTable(ctx, table), compiled, mc)
-		var exit *sys.ExitError
-		if errors.As(err, &exit) && exit.ExitCode() == 0 {
-			err = nil
-		}
-		g.done <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-g.done:
-		case <-time.After(time.Minute):
-			t.Errorf("%s did not stop within a minute of cancellation", name)
-		}
-		_ = r.Close(context.Background())
-		if err := table.Close(); err != nil {
-			t.Error(err)
-		}
-		if t.Failed() {
-			t.Logf("%s stdout:\n%s\n%s stderr:\n%s", name, g.stdout.String(), name, g.stderr.String())
-		}
-	})
-	return g
-}
-
-// waitFor polls cond until it holds; a guest that exits fails the test.
-func (g *guest) waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		select {
-		case err := <-g.done:
-			g.done <- err
-			t.Fatalf("%s exited (%v) before %s", g.name, err, what)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within a minute", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return wasisocktest.Start(t, name, wasm, cache, table, mc)
 }
 
 func listen(t *testing.T) net.Listener {

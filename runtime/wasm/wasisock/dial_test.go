@@ -166,7 +166,7 @@ func TestGuestServesAndDials(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		resp, err := hc.Get(fmt.Sprintf("http://%s/p/r%d", addr, i))
 		if err != nil {
-			t.Fatalf("GET through the guest: %v (guest stderr: %s)", err, g.stderr.String())
+			t.Fatalf("GET through the guest: %v (guest stderr: %s)", err, g.Stderr.String())
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()

@@ -302,20 +302,31 @@ var (
 	sockGetpeeraddr = addrGetter(unix.Getpeername)
 )
 
-// sock_recv_from(fd, ri_data, ri_data_len, addr, ri_flags, result.port,
-// result.ro_datalen, result.ro_flags) -> errno; the port is a u16.
-func sockRecvFrom(ctx context.Context, t *Table, mod api.Module, stack []uint64) uint32 {
+// datagramArgs reads the (fd, iovs, iovs_len) arguments that open
+// sock_recv_from and sock_send_to: a socket that is not a listener, and its
+// buffers in the guest's memory.
+func datagramArgs(t *Table, mod api.Module, stack []uint64) (*socket, api.Memory, [][]byte, uint32) {
 	s, errno := socketArg(t, stack)
 	if errno != errnoSuccess {
-		return errno
+		return nil, nil, nil, errno
 	}
 	if s.listener {
-		return errnoNotsup
+		return nil, nil, nil, errnoNotsup
 	}
 	mem := mod.Memory()
 	bufs, ok := iovecs(mem, arg(stack, 1), arg(stack, 2))
 	if !ok {
-		return errnoFault
+		return nil, nil, nil, errnoFault
+	}
+	return s, mem, bufs, errnoSuccess
+}
+
+// sock_recv_from(fd, ri_data, ri_data_len, addr, ri_flags, result.port,
+// result.ro_datalen, result.ro_flags) -> errno; the port is a u16.
+func sockRecvFrom(ctx context.Context, t *Table, mod api.Module, stack []uint64) uint32 {
+	s, mem, bufs, errno := datagramArgs(t, mod, stack)
+	if errno != errnoSuccess {
+		return errno
 	}
 	riflags := arg(stack, 4)
 	if riflags&^(riflagPeek|riflagWaitall) != 0 {
@@ -360,17 +371,9 @@ func sockRecvFrom(ctx context.Context, t *Table, mod api.Module, stack []uint64)
 // sock_send_to(fd, si_data, si_data_len, addr, port, si_flags,
 // result.so_datalen) -> errno
 func sockSendTo(ctx context.Context, t *Table, mod api.Module, stack []uint64) uint32 {
-	s, errno := socketArg(t, stack)
+	s, mem, bufs, errno := datagramArgs(t, mod, stack)
 	if errno != errnoSuccess {
 		return errno
-	}
-	if s.listener {
-		return errnoNotsup
-	}
-	mem := mod.Memory()
-	bufs, ok := iovecs(mem, arg(stack, 1), arg(stack, 2))
-	if !ok {
-		return errnoFault
 	}
 	a, errno := readAddr(mem, arg(stack, 3))
 	if errno != errnoSuccess {
