@@ -148,8 +148,7 @@ func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec) error 
 	if err := launch(); err != nil {
 		return fmt.Errorf("wasmpod: start the sandbox process of pod %s: %w", sb.group, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }() // reaps it whenever it ends
+	exited := reap(cmd)
 	if sb.cgroup != nil {
 		// The v1 hierarchies of a hybrid host (cpu among them) have no
 		// CLONE_INTO_CGROUP.
