@@ -74,29 +74,8 @@ func testAttachStdin(t *testing.T, nt *nodeTest) {
 	nt.waitRunning(t, ns, "reader")
 	for _, proto := range kubectlProtocols {
 		t.Run(proto.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			cmd := nt.command(ctx, []string{"-n", ns, "attach", "-i", "reader"})
-			cmd.Env = append(cmd.Env, proto.env...)
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stdout, stderr syncbuf.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { cancel(); _ = cmd.Wait() }()
+			nt.attachLine(t, ns, "reader", "line-"+proto.name, proto.env...)
 			want := "got:line-" + proto.name
-			for deadline := time.Now().Add(time.Minute); !strings.Contains(stdout.String(), want); time.Sleep(500 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("kubectl attach -i printed no %q: stdout %q stderr %q", want, stdout.String(), stderr.String())
-				}
-				if _, err := io.WriteString(stdin, "line-"+proto.name+"\n"); err != nil {
-					t.Fatalf("write to kubectl: %v (stderr %q)", err, stderr.String())
-				}
-			}
 			nt.waitLogs(t, ns, want, "reader")
 		})
 	}

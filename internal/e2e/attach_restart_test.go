@@ -55,13 +55,14 @@ func TestAgentKill9Attach(t *testing.T) {
 	}
 }
 
-// attachLine sends word through `kubectl attach -i` until the container
-// answers got:<word>.
-func (nt *nodeTest) attachLine(t *testing.T, ns, pod, word string) {
+// attachLine sends word through `kubectl attach -i` (run with env added
+// to its environment) until the container answers got:<word>.
+func (nt *nodeTest) attachLine(t *testing.T, ns, pod, word string, env ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := nt.command(ctx, []string{"-n", ns, "attach", "-i", pod})
+	cmd.Env = append(cmd.Env, env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
