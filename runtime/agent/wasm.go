@@ -55,7 +55,8 @@ func newWasmRuntime(ctx context.Context, unavailable error, sandboxBin string, s
 	return rt, nil
 }
 
-// wasmDirs are the wasm runtime's directories under the data directory.
+// wasmDir and wasmModulesDir are the wasm runtime's directories under the
+// data directory.
 func wasmDir(dir string) string        { return filepath.Join(dir, "wasm") }
 func wasmModulesDir(dir string) string { return filepath.Join(wasmDir(dir), "modules") }
 
@@ -66,8 +67,7 @@ type wasmModules struct {
 }
 
 func (m wasmModules) WasmModule(ctx context.Context, image string, command, args []string) (wasmpod.Module, bool, error) {
-	wm, ok, err := m.store.WasmModule(ctx, image, command, args, m.dir)
-	return wasmpod.Module{Path: wm.Path, ImageDigest: wm.ImageDigest, Argv: wm.Argv, Env: wm.Env}, ok, err
+	return m.store.WasmModule(ctx, image, command, args, m.dir)
 }
 
 // forgetWasmImage removes what the wasm runtime kept of an image the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/containerd/errdefs"
 
+	"github.com/wasmkube/wasmkube/runtime/images"
 	"github.com/wasmkube/wasmkube/runtime/oci"
 	"github.com/wasmkube/wasmkube/sandbox/cgroups"
 	"github.com/wasmkube/wasmkube/sandbox/wasmhost"
@@ -27,17 +28,11 @@ const RuntimeClass = "wasm"
 // and the container's entrypoint is not a wasm module.
 var ErrNotWasm = errors.New("entrypoint is not a WebAssembly module")
 
-// Module is the wasm module an image's entrypoint names.
-type Module struct {
-	// Path is the module's file on the host, extracted from the image.
-	Path string
-	// ImageDigest keys the compilation cache.
-	ImageDigest string
-	// Argv is the container's command and args resolved against the
-	// image's ENTRYPOINT and CMD; Env is the image's environment.
-	Argv []string
-	Env  []string
-}
+// Module is the wasm module an image's entrypoint names, found and
+// extracted by the image store: its file, the image digest that keys the
+// compilation cache, and the argv and environment resolved against the
+// image.
+type Module = images.WasmModule
 
 // ModuleFinder finds the wasm module an image's entrypoint names; ok is
 // false, without error, for an entrypoint that is not wasm.
@@ -358,7 +353,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.owner, id)
 	r.mu.Unlock()
+	sb.mu.Lock()
 	sb.setCPU(id, 0, 0)
+	sb.mu.Unlock()
 	return r.shutdownIfEmpty(ctx, sb)
 }
 

@@ -186,7 +186,7 @@ func dialNew(ctx context.Context, sock string, exited <-chan error) (*wasmhost.C
 	}
 }
 
-// setCPU records container id's CPU limit (a zero quota removes it) and
+// setCPU, called with sb.mu held, records container id's CPU limit (a zero quota removes it) and
 // writes the sum of the pod's wasm containers' limits to the sandbox
 // cgroup; one container without a limit leaves the sandbox unlimited.
 func (sb *sandboxProc) setCPU(id string, quota int64, period uint64) {
@@ -246,10 +246,8 @@ func (r *Runtime) dropSandbox(sb *sandboxProc) {
 	sb.mu.Lock()
 	sb.closed = true
 	sb.mu.Unlock()
+	r.forget(sb)
 	r.mu.Lock()
-	if r.sandboxes[sb.group] == sb {
-		delete(r.sandboxes, sb.group)
-	}
 	for id, group := range r.owner {
 		if group == sb.group {
 			delete(r.owner, id)
