@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os/signal"
 	"syscall"
 
@@ -21,12 +22,15 @@ import (
 // agentFlags are the node's settings shared by `agent` and `up`.
 type agentFlags struct {
 	nodeName, nodeIP, containerd, bridge, clusterDNS string
-	sandboxBinary                                    string
-	kubeletPort                                      int
-	maxPods                                          int
-	logMaxSize                                       string
-	logMaxFiles                                      int
-	imageGC                                          images.GCPolicy
+	// clusterCIDR and serviceCIDR come from the server's flags under `up`,
+	// from the agent's own under `agent`.
+	clusterCIDR, serviceCIDR string
+	sandboxBinary            string
+	kubeletPort              int
+	maxPods                  int
+	logMaxSize               string
+	logMaxFiles              int
+	imageGC                  images.GCPolicy
 }
 
 func (a *agentFlags) add(cmd *cobra.Command) {
@@ -82,6 +86,16 @@ func (a *agentFlags) config(dataDir string) (agent.Config, error) {
 			return cfg, fmt.Errorf("--node-ip %q is not an IP address", a.nodeIP)
 		}
 	}
+	if a.clusterCIDR != "" {
+		if cfg.ClusterCIDR, err = netip.ParsePrefix(a.clusterCIDR); err != nil || !cfg.ClusterCIDR.Addr().Is4() {
+			return cfg, fmt.Errorf("--cluster-cidr %q is not an IPv4 CIDR", a.clusterCIDR)
+		}
+	}
+	if a.serviceCIDR != "" {
+		if cfg.ServiceCIDR, err = netip.ParsePrefix(a.serviceCIDR); err != nil || !cfg.ServiceCIDR.Addr().Is4() {
+			return cfg, fmt.Errorf("--service-cluster-ip-range %q is not an IPv4 CIDR", a.serviceCIDR)
+		}
+	}
 	if a.clusterDNS != "" {
 		if cfg.ClusterDNS = net.ParseIP(a.clusterDNS); cfg.ClusterDNS == nil {
 			return cfg, fmt.Errorf("--cluster-dns %q is not an IP address", a.clusterDNS)
@@ -121,6 +135,8 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the node's credentials (required)")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the node's containerd, pods, logs and network state (required)")
 	f.StringVar(&flags.clusterDNS, "cluster-dns", "10.96.0.10", "nameserver of pods with dnsPolicy ClusterFirst")
+	f.StringVar(&flags.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "CIDR holding every pod address of the cluster; pod traffic leaving it is masqueraded")
+	f.StringVar(&flags.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/12", "the cluster's Service ClusterIP range, never masqueraded")
 	flags.add(cmd)
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("data-dir")

@@ -22,6 +22,7 @@ func newUpCommand() *cobra.Command {
 		Use:   "up",
 		Short: "Run an all-in-one edge node (control plane with embedded etcd, plus the node agent)",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			flags.clusterCIDR, flags.serviceCIDR = opts.ClusterCIDR, opts.ServiceClusterIPRange
 			cfg, err := flags.config(opts.DataDir)
 			if err != nil {
 				return err

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/wasmkube/wasmkube/ebpf/lb"
+	"github.com/wasmkube/wasmkube/runtime/agent"
 	"github.com/wasmkube/wasmkube/sandbox/network/networktest"
 )
 
@@ -50,6 +54,10 @@ type NodeOptions struct {
 	ClusterCIDR string
 	// Bridge is --bridge-name; "wkt<random>" when empty.
 	Bridge string
+	// ServiceCIDR is --service-cluster-ip-range; a 10.96-111.x.0/24 when
+	// empty, so that concurrent nodes' Service addresses (programmed in
+	// machine-wide socket hooks) never overlap.
+	ServiceCIDR string
 	// Args are extra flags for `wasmkube up`.
 	Args []string
 }
@@ -61,6 +69,7 @@ type Node struct {
 	Name        string
 	Bridge      string
 	ClusterCIDR string
+	ServiceCIDR string
 	Client      kubernetes.Interface
 
 	pods *podTracker
@@ -80,15 +89,19 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 		opts.DataDir = t.TempDir()
 	}
 	nodeIdentity(t, &opts.Name, &opts.ClusterCIDR, &opts.Bridge)
+	if opts.ServiceCIDR == "" {
+		opts.ServiceCIDR = freeServiceCIDR(t)
+	}
 	n := &Node{
 		Server:      newServer(t, bin, opts.DataDir),
 		Name:        opts.Name,
 		Bridge:      opts.Bridge,
 		ClusterCIDR: opts.ClusterCIDR,
+		ServiceCIDR: opts.ServiceCIDR,
 	}
 	args := append([]string{"up", "--data-dir", opts.DataDir,
 		"--bind-address", "127.0.0.1", "--secure-port", "0",
-		"--cluster-cidr", opts.ClusterCIDR, "--bridge-name", opts.Bridge,
+		"--cluster-cidr", opts.ClusterCIDR, "--service-cluster-ip-range", opts.ServiceCIDR, "--bridge-name", opts.Bridge,
 		"--node-name", opts.Name, "--kubelet-port", "0"}, opts.Args...)
 	n.Process = StartProcess(t, "up", bin, nil, args...)
 	n.StopTimeout = NodeStopTimeout
@@ -177,6 +190,29 @@ func nodeIdentity(t testing.TB, name, clusterCIDR, bridge *string) {
 	}
 }
 
+// freeServiceCIDR picks a Service range for one test node.
+func freeServiceCIDR(t testing.TB) string {
+	b, err := strconv.ParseUint(networktest.RandHex(t, 2), 16, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("10.%d.%d.0/24", 96+(b>>8)%16, b&0xff)
+}
+
+// DNSServiceIP is the cluster DNS address of the node's Service range (its
+// .10), where the kube-dns Service answers.
+func (n *Node) DNSServiceIP(t testing.TB) string { return dnsServiceIP(t, n.ServiceCIDR) }
+
+func dnsServiceIP(t testing.TB, serviceCIDR string) string {
+	p, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil {
+		t.Fatalf("service range %q: %v", serviceCIDR, err)
+	}
+	a := p.Masked().Addr().As4()
+	a[3] += 10
+	return netip.AddrFrom4(a).String()
+}
+
 func nodeReady(node *corev1.Node) bool {
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
@@ -260,6 +296,14 @@ func (n *Node) checkStopped(t testing.TB, uids []types.UID) {
 			if err := l.clean(); err != nil {
 				t.Errorf("removing it: %v", err)
 			}
+		}
+	}
+	// Pinned BPF maps and links outlive the agent by design (Service
+	// traffic survives restarts), as the bridge does: removed, not failed.
+	pins := filepath.Join(agent.DefaultBPFDir, n.Name)
+	if _, err := os.Stat(pins); err == nil {
+		if err := lb.Remove(pins); err != nil {
+			t.Errorf("removing the node's BPF pins %s: %v", pins, err)
 		}
 	}
 	if deleted, err := deleteBridge(n.Bridge); err != nil {

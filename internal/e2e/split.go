@@ -67,7 +67,8 @@ type SplitNode struct {
 func StartSplitNode(t testing.TB, opts SplitNodeOptions) *SplitNode {
 	t.Helper()
 	nodeIdentity(t, &opts.Name, &opts.ClusterCIDR, &opts.Bridge)
-	srv := StartServer(t, ServerOptions{Args: append([]string{"--cluster-cidr", opts.ClusterCIDR}, opts.ServerArgs...)})
+	serviceCIDR := freeServiceCIDR(t)
+	srv := StartServer(t, ServerOptions{Args: append([]string{"--cluster-cidr", opts.ClusterCIDR, "--service-cluster-ip-range", serviceCIDR}, opts.ServerArgs...)})
 	// Started again on the same port, so that the agent's kubeconfig
 	// still points at it.
 	u, err := url.Parse(srv.RESTConfig(t).Host)
@@ -80,13 +81,14 @@ func StartSplitNode(t testing.TB, opts SplitNodeOptions) *SplitNode {
 			Name:        opts.Name,
 			Bridge:      opts.Bridge,
 			ClusterCIDR: opts.ClusterCIDR,
+			ServiceCIDR: serviceCIDR,
 		},
 		AgentDir:   t.TempDir(),
 		logDir:     t.TempDir(),
 		t:          t,
-		serverArgs: append([]string{"server", "--data-dir", srv.DataDir, "--bind-address", "127.0.0.1", "--secure-port", u.Port(), "--cluster-cidr", opts.ClusterCIDR}, opts.ServerArgs...),
+		serverArgs: append([]string{"server", "--data-dir", srv.DataDir, "--bind-address", "127.0.0.1", "--secure-port", u.Port(), "--cluster-cidr", opts.ClusterCIDR, "--service-cluster-ip-range", serviceCIDR}, opts.ServerArgs...),
 		// A free kubelet port, so that nodes of concurrent tests never collide.
-		agentArgs: append([]string{"--kubelet-port=0"}, opts.AgentArgs...),
+		agentArgs: append([]string{"--kubelet-port=0", "--cluster-cidr", opts.ClusterCIDR, "--service-cluster-ip-range", serviceCIDR, "--cluster-dns", dnsServiceIP(t, serviceCIDR)}, opts.AgentArgs...),
 	}
 	n.agentKubeconfig = filepath.Join(n.AgentDir, "kubeconfig")
 	b, err := os.ReadFile(srv.Kubeconfig)

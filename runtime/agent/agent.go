@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -75,6 +76,14 @@ type Config struct {
 	// MaxPods is the node's pods capacity (kubelet's --max-pods); 0 is
 	// upstream's default, 110.
 	MaxPods int
+	// ClusterCIDR holds every pod address of the cluster: pod traffic to
+	// anything outside it and ServiceCIDR is masqueraded as the node IP.
+	ClusterCIDR netip.Prefix
+	// ServiceCIDR is the Service ClusterIP range.
+	ServiceCIDR netip.Prefix
+	// BPFDir is where the Service datapath's maps and links are pinned,
+	// in a directory per node; "" is DefaultBPFDir.
+	BPFDir string
 }
 
 // imageGCPeriod is how often the disk is checked against the image GC
@@ -233,6 +242,12 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 			cfg.Log.Warn("agent: pods' parent cgroup", "err", err)
 		}
 	}()
+	if err := startServices(ctx, &wg, client, cfg, serviceNetwork{
+		nodeName: name, nodeIP: addrOf(nodeAgent.NodeIP()), gateway: gatewayOf(cidr),
+		cluster: clusterOf(cfg.ClusterCIDR, cidr), services: cfg.ServiceCIDR, bridge: cfg.Bridge,
+	}); err != nil {
+		return err
+	}
 	networkReady.Store(true)
 	nodeAgent.Refresh()
 	progress(fmt.Sprintf("pod network %s on %s", cidr, cfg.Bridge))
