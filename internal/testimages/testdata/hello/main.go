@@ -16,6 +16,7 @@ package main
 import (
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -40,6 +41,12 @@ func main() {
 	host, _ := os.Hostname()
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", host)
+	})
+	// The client's address as this server sees it: whether a Service kept
+	// the source or masqueraded it.
+	http.HandleFunc("/remote", func(w http.ResponseWriter, r *http.Request) {
+		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprintln(w, ip)
 	})
 	if file := os.Getenv("HELLO_HEALTH_FILE"); file != "" {
 		http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
