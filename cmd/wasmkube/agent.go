@@ -138,6 +138,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&flags.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "CIDR holding every pod address of the cluster; pod traffic leaving it is masqueraded")
 	f.StringVar(&flags.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/12", "the cluster's Service ClusterIP range, never masqueraded")
 	flags.add(cmd)
+	cmd.AddCommand(newAgentServicesCommand())
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd

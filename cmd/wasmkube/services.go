@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmkube/wasmkube/ebpf/lb"
+	"github.com/wasmkube/wasmkube/runtime/agent"
+)
+
+// newAgentServicesCommand prints what the node's Service datapath holds,
+// read from its pinned maps: what the sockets and packets of this node are
+// translated by, whatever the API server says.
+func newAgentServicesCommand() *cobra.Command {
+	var nodeName, bpfDir string
+	cmd := &cobra.Command{
+		Use:   "services",
+		Short: "Print the Service frontends and backends programmed in this node's eBPF maps",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if nodeName == "" {
+				h, err := os.Hostname()
+				if err != nil {
+					return fmt.Errorf("node name: %w", err)
+				}
+				nodeName = h
+			}
+			dir := filepath.Join(bpfDir, nodeName)
+			if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no Service datapath pinned at %s: has an agent of node %q run on this machine?", dir, nodeName)
+			}
+			dp, err := lb.Open(dir)
+			if err != nil {
+				return err
+			}
+			defer dp.Close()
+			entries, err := dp.List()
+			if err != nil {
+				return err
+			}
+			return printServices(cmd.OutOrStdout(), entries)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&nodeName, "node-name", "", "the node whose datapath to read (default: the hostname)")
+	f.StringVar(&bpfDir, "bpf-dir", agent.DefaultBPFDir, "where agents pin their maps, a directory per node")
+	return cmd
+}
+
+// printServices writes one row per frontend.
+func printServices(w io.Writer, entries []lb.Entry) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "FRONTEND\tPROTO\tSCOPE\tAFFINITY\tBACKENDS")
+	for _, e := range entries {
+		affinity := "-"
+		if e.AffinityTimeout > 0 {
+			affinity = e.AffinityTimeout.String()
+		}
+		backends := make([]string, len(e.Backends))
+		for i, b := range e.Backends {
+			backends[i] = fmt.Sprintf("%s:%d", b.Addr, b.Port)
+		}
+		list := strings.Join(backends, ",")
+		if list == "" {
+			list = "<none>"
+		}
+		fmt.Fprintf(tw, "%s:%d\t%s\t%s\t%s\t%s\n", e.Addr, e.Port, e.Proto, e.Scope, affinity, list)
+	}
+	return tw.Flush()
+}
