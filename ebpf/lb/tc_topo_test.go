@@ -91,7 +91,7 @@ func newNS(t testing.TB) netns.NsHandle {
 
 // newTopo builds the namespaces and a pin directory of the test's own; the
 // programs are not loaded yet.
-func newTopo(t *testing.T) *topo {
+func newTopo(t testing.TB) *topo {
 	t.Helper()
 	tp := &topo{outside: newNS(t), node: newNS(t), pod: newNS(t)}
 	tp.pinDir = filepath.Join(bpffsRoot, "wk-tc-test-"+networktest.RandHex(t, 4))
@@ -217,12 +217,17 @@ func serveUDP(t testing.TB, ns netns.NsHandle, addr, name string) {
 	}()
 }
 
-// dial connects from ns with a short timeout.
+// dial connects from ns; connections that are to succeed do so at once.
 func dial(t testing.TB, ns netns.NsHandle, network, addr string) (net.Conn, error) {
+	t.Helper()
+	return dialWithin(t, ns, network, addr, 5*time.Second)
+}
+
+func dialWithin(t testing.TB, ns netns.NsHandle, network, addr string, timeout time.Duration) (net.Conn, error) {
 	t.Helper()
 	var c net.Conn
 	err := inNS(t, ns, func() (err error) {
-		c, err = net.DialTimeout(network, addr, 2*time.Second)
+		c, err = net.DialTimeout(network, addr, timeout)
 		return err
 	})
 	return c, err
