@@ -9,7 +9,9 @@
  *          and pod traffic leaving the cluster network is masqueraded as the
  *          node's address.
  *
- * Only IPv4 TCP and UDP are touched; everything else goes on unchanged. The
+ * Only IPv4 TCP and UDP are touched, and ICMP echo for masquerading (its
+ * identifier stands in for the port: the request's source port, the reply's
+ * destination port); everything else goes on unchanged. The
  * flow tables below are LRU maps: an idle flow is forgotten once the table
  * fills, never by a timer.
  */
@@ -34,6 +36,18 @@
 #define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))
 #define IP_SADDR_OFF (IP_OFF + offsetof(struct iphdr, saddr))
 #define IP_DADDR_OFF (IP_OFF + offsetof(struct iphdr, daddr))
+
+/* The start of an ICMP echo message (linux/icmp.h needs libc headers). */
+struct icmp_echo {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 id;
+	__be16 seq;
+};
+
+#define ICMP_ECHOREPLY 0
+#define ICMP_ECHO 8
 
 /* One direction of a flow, as the packet carries it. */
 struct flow {
@@ -97,16 +111,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tc_snat_rev SEC(".maps");
 
-/* A parsed IPv4 TCP or UDP packet. */
+/* A parsed IPv4 TCP, UDP or ICMP echo packet. */
 struct pkt {
 	struct flow f;
-	__u32 l4_off;
-	__u32 csum_off; /* the L4 checksum */
-	__u8 tcp_flags;
+	__u32 csum_off;  /* the L4 checksum */
+	__u32 sport_off; /* where f.sport and f.dport are */
+	__u32 dport_off;
 };
 
-static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
+/*
+ * egress is set for packets leaving through the interface: of ICMP, only
+ * echo requests are taken then, and only echo replies on the way in.
+ */
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p,
+				 int egress)
 {
+	__u32 l4_off;
 	struct iphdr ip;
 	__be16 proto;
 	__be16 ports[2];
@@ -121,45 +141,61 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 	/* A later fragment has no ports: leave fragments alone. */
 	if (ip.frag_off & bpf_htons(0x3fff))
 		return -1;
-	if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
-		return -1;
 
-	p->l4_off = IP_OFF + ip.ihl * 4;
-	if (bpf_skb_load_bytes(skb, p->l4_off, ports, sizeof(ports)) < 0)
-		return -1;
+	l4_off = IP_OFF + ip.ihl * 4;
 	p->f.saddr = ip.saddr;
 	p->f.daddr = ip.daddr;
-	p->f.sport = ports[0];
-	p->f.dport = ports[1];
 	p->f.proto = ip.protocol;
 	p->f.pad[0] = p->f.pad[1] = p->f.pad[2] = 0;
-	p->tcp_flags = 0;
-	if (ip.protocol == IPPROTO_TCP) {
-		p->csum_off = p->l4_off + offsetof(struct tcphdr, check);
-		if (bpf_skb_load_bytes(skb, p->l4_off + 13, &p->tcp_flags, 1) < 0)
+	switch (ip.protocol) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		if (bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)) < 0)
 			return -1;
-	} else {
-		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
+		p->f.sport = ports[0];
+		p->f.dport = ports[1];
+		p->sport_off = l4_off;
+		p->dport_off = l4_off + 2;
+		p->csum_off = l4_off + (ip.protocol == IPPROTO_TCP ?
+						offsetof(struct tcphdr, check) :
+						offsetof(struct udphdr, check));
+		return 0;
+	case IPPROTO_ICMP: {
+		struct icmp_echo icmp;
+
+		if (bpf_skb_load_bytes(skb, l4_off, &icmp, sizeof(icmp)) < 0 ||
+		    icmp.code != 0 ||
+		    icmp.type != (egress ? ICMP_ECHO : ICMP_ECHOREPLY))
+			return -1;
+		p->csum_off = l4_off + offsetof(struct icmp_echo, checksum);
+		p->sport_off = l4_off + offsetof(struct icmp_echo, id);
+		p->dport_off = p->sport_off;
+		p->f.sport = egress ? icmp.id : 0;
+		p->f.dport = egress ? 0 : icmp.id;
+		return 0;
 	}
-	return 0;
+	}
+	return -1;
 }
 
 /*
  * Rewrites one address (source or destination) and its port, fixing the IP
  * checksum and the L4 checksum, which covers the address through the pseudo
- * header. A UDP checksum of zero means "none" and stays zero.
+ * header (ICMP's does not). A UDP checksum of zero means "none" and stays
+ * zero.
  */
 static __always_inline int rewrite(struct __sk_buff *skb, struct pkt *p,
 				   int dst, __be32 addr, __be16 port)
 {
 	__u32 addr_off = dst ? IP_DADDR_OFF : IP_SADDR_OFF;
-	__u32 port_off = p->l4_off + (dst ? 2 : 0);
+	__u32 port_off = dst ? p->dport_off : p->sport_off;
 	__be32 old_addr = dst ? p->f.daddr : p->f.saddr;
 	__be16 old_port = dst ? p->f.dport : p->f.sport;
 	__u64 mangled = p->f.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 
 	if (old_addr != addr) {
-		if (bpf_l4_csum_replace(skb, p->csum_off, old_addr, addr,
+		if (p->f.proto != IPPROTO_ICMP &&
+		    bpf_l4_csum_replace(skb, p->csum_off, old_addr, addr,
 					BPF_F_PSEUDO_HDR | mangled | sizeof(addr)) < 0)
 			return -1;
 		if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, addr,
@@ -309,7 +345,7 @@ int tc_ingress(struct __sk_buff *skb)
 	struct svc_value *svc;
 	struct node_config *cfg;
 
-	if (parse(skb, &p) < 0)
+	if (parse(skb, &p, 0) < 0)
 		return TC_ACT_UNSPEC;
 
 	key.addr = p.f.daddr;
@@ -383,7 +419,7 @@ int tc_egress(struct __sk_buff *skb)
 	struct endpoint *fe;
 	struct node_config *cfg;
 
-	if (parse(skb, &p) < 0)
+	if (parse(skb, &p, 1) < 0)
 		return TC_ACT_UNSPEC;
 
 	fe = bpf_map_lookup_elem(&tc_ct_rev, &p.f);

@@ -10,6 +10,9 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 )
 
 // tcPutService writes a frontend and its backends straight into the maps,
@@ -282,4 +285,77 @@ func TestTCReattachAndDetach(t *testing.T) {
 		t.Fatal("the node port still answers after detach")
 	}
 	mustDo(t, "detach twice", detachTC(tp.pinDir, topoNodeIface))
+}
+
+func TestTCMasqueradePing(t *testing.T) {
+	tp := newTopo(t)
+	objs := loadAttach(t, tp)
+	mustDo(t, "node config", writeNodeConfig(objs.LbConfig, NodeConfig{
+		NodeIP: topoNodeIP, ClusterCIDR: topoCluster, ServiceCIDR: topoServices,
+	}))
+	// Raw sockets see every ICMP message of their namespace: the outside
+	// one shows the request as it arrived, the pod's the reply.
+	listen := func(ns netns.NsHandle) *icmp.PacketConn {
+		var c *icmp.PacketConn
+		mustDo(t, "icmp socket", inNS(t, ns, func() (err error) {
+			c, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+			return err
+		}))
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c
+	}
+	outside, pod := listen(tp.outside), listen(tp.pod)
+
+	const id = 0x1234
+	payload := []byte("wasmkube masquerade " + strconv.FormatInt(time.Now().UnixNano(), 36))
+	req, err := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: 7, Data: payload}}).Marshal(nil)
+	mustDo(t, "marshal", err)
+	if _, err := pod.WriteTo(req, &net.IPAddr{IP: topoClient.AsSlice()}); err != nil {
+		t.Fatalf("send echo request: %v", err)
+	}
+
+	// read returns the first echo message of type typ carrying payload.
+	read := func(c *icmp.PacketConn, typ ipv4.ICMPType) (*icmp.Echo, net.Addr) {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("waiting for %v: %v", typ, err)
+			}
+			m, err := icmp.ParseMessage(1, buf[:n])
+			if err != nil || m.Type != typ {
+				continue
+			}
+			if e, ok := m.Body.(*icmp.Echo); ok && string(e.Data) == string(payload) {
+				if !icmpChecksumOK(buf[:n]) {
+					t.Fatalf("%v from %s has a bad checksum", typ, from)
+				}
+				return e, from
+			}
+		}
+	}
+	e, from := read(outside, ipv4.ICMPTypeEcho)
+	if from.String() != topoNodeIP.String() || e.ID < 61000 {
+		t.Fatalf("echo request arrived from %s with id %d, want the node %s and an id from 61000", from, e.ID, topoNodeIP)
+	}
+	e, from = read(pod, ipv4.ICMPTypeEchoReply)
+	if from.String() != topoClient.String() || e.ID != id || e.Seq != 7 {
+		t.Fatalf("echo reply from %s id %d seq %d, want from %s id %d seq 7", from, e.ID, e.Seq, topoClient, id)
+	}
+}
+
+// icmpChecksumOK checks an ICMP message's checksum, which raw sockets do not.
+func icmpChecksumOK(b []byte) bool {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return sum == 0xffff
 }
