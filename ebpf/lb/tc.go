@@ -52,7 +52,19 @@ func loadTC(pinDir string) (*tcObjects, error) {
 	}
 	objs := &tcObjects{}
 	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}
-	if err := loadTcObjects(objs, opts); err != nil {
+	err := loadTcObjects(objs, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		// A flow table of a different layout, pinned by an older version:
+		// its flows are lost either way, so start the tables afresh. The
+		// shared lb_* maps are never removed here.
+		for _, name := range []string{tcMapTcCtFwd, tcMapTcCtRev, tcMapTcSnat, tcMapTcSnatRev} {
+			if rmErr := os.Remove(filepath.Join(pinDir, name)); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+				return nil, fmt.Errorf("load tc programs: %w (and remove stale %s: %v)", err, name, rmErr)
+			}
+		}
+		err = loadTcObjects(objs, opts)
+	}
+	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("load tc programs: %+v", verr)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/wasmkube/wasmkube/sandbox/network/networktest"
 )
 
 // tcPutService writes a frontend and its backends straight into the maps,
@@ -358,4 +362,22 @@ func icmpChecksumOK(b []byte) bool {
 		sum = sum>>16 + sum&0xffff
 	}
 	return sum == 0xffff
+}
+
+func TestTCLoadReplacesIncompatibleFlowTable(t *testing.T) {
+	pinDir := filepath.Join(bpffsRoot, "wk-tc-test-"+networktest.RandHex(t, 4))
+	mustDo(t, "pin dir", tcEnsurePinDir(pinDir))
+	t.Cleanup(func() { os.RemoveAll(pinDir) })
+	// An older layout of tc_ct_fwd: a different value size.
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Name: "tc_ct_fwd", Type: ebpf.LRUHash, KeySize: 16, ValueSize: 4, MaxEntries: 16})
+	mustDo(t, "old map", err)
+	mustDo(t, "pin old map", old.Pin(filepath.Join(pinDir, "tc_ct_fwd")))
+	old.Close()
+
+	objs, err := loadTC(pinDir)
+	mustDo(t, "load over the old flow table", err)
+	defer objs.Close()
+	if got := objs.TcCtFwd.ValueSize(); got != 8 {
+		t.Fatalf("tc_ct_fwd value size %d, want the current 8", got)
+	}
 }
