@@ -138,7 +138,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p,
 		return -1;
 	if (ip.version != 4 || ip.ihl < 5)
 		return -1;
-	/* A later fragment has no ports: leave fragments alone. */
+	/* Only a first fragment has ports, and the others could not follow
+	 * it to the same place: fragmented packets are left alone. */
 	if (ip.frag_off & bpf_htons(0x3fff))
 		return -1;
 
