@@ -148,6 +148,7 @@ type upstream struct {
 	addr string
 	mu   sync.Mutex
 	seen []string
+	tcp  []string // the names asked over TCP
 }
 
 // freeLoopback picks a 127.x address with nothing on port 53, UDP or TCP.
@@ -179,6 +180,9 @@ func startUpstream(t testing.TB, records map[string]string) *upstream {
 		q := req.Question[0]
 		u.mu.Lock()
 		u.seen = append(u.seen, q.Name)
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); !udp {
+			u.tcp = append(u.tcp, q.Name)
+		}
 		u.mu.Unlock()
 		m := new(dns.Msg)
 		m.SetReply(req)
@@ -221,6 +225,12 @@ func startUpstream(t testing.TB, records map[string]string) *upstream {
 		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
 	return u
+}
+
+func (u *upstream) askedTCP() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.tcp...)
 }
 
 func (u *upstream) asked() []string {
