@@ -17,11 +17,13 @@ import (
 
 // The kube-dns Service the control plane creates, and the manager named on
 // the slices the agents write for it; the EndpointSlice controller leaves
-// slices of other managers alone.
+// slices of other managers alone. A label value cannot hold a slash, so
+// the manager is named in the style of upstream's
+// endpointslice-controller.k8s.io.
 const (
 	ServiceName      = "kube-dns"
 	ServiceNamespace = metav1.NamespaceSystem
-	ManagedBy        = "wasmkube.io/agent"
+	ManagedBy        = "agent.wasmkube.io"
 )
 
 // SliceName is the EndpointSlice a node publishes its DNS server in.
