@@ -30,7 +30,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		}
 	}()
 	_, udp := w.RemoteAddr().(*net.UDPAddr)
-	m := s.handle(context.Background(), req, !udp)
+	m := s.handle(s.baseCtx, req, !udp)
 	if udp {
 		size := dns.MinMsgSize
 		if opt := req.IsEdns0(); opt != nil {

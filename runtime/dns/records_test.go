@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -229,4 +230,36 @@ func TestUpdates(t *testing.T) {
 	// The PTR of a deleted Service goes to the upstream, of which there is
 	// none here.
 	expect("PTR gone", "2.1.96.10.in-addr.arpa.", dns.TypePTR, want{rcode: dns.RcodeServerFailure})
+}
+
+func TestMalformedQueries(t *testing.T) {
+	_, _, addr := startDNS(t, nil)
+	c := &dns.Client{Net: "udp", Timeout: 10 * time.Second}
+	exchange := func(m *dns.Msg) *dns.Msg {
+		t.Helper()
+		r, _, err := c.Exchange(m, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	noQuestion := &dns.Msg{MsgHdr: dns.MsgHdr{Id: dns.Id(), Opcode: dns.OpcodeQuery}}
+	if r := exchange(noQuestion); r.Rcode != dns.RcodeFormatError {
+		t.Errorf("no question: %s, want FORMERR", dns.RcodeToString[r.Rcode])
+	}
+	notify := new(dns.Msg)
+	notify.SetNotify("cluster.local.")
+	if r := exchange(notify); r.Rcode != dns.RcodeNotImplemented {
+		t.Errorf("NOTIFY: %s, want NOTIMP", dns.RcodeToString[r.Rcode])
+	}
+	chaos := new(dns.Msg)
+	chaos.SetQuestion("web.default.svc.cluster.local.", dns.TypeA)
+	chaos.Question[0].Qclass = dns.ClassCHAOS
+	if r := exchange(chaos); r.Rcode != dns.RcodeRefused {
+		t.Errorf("CHAOS class: %s, want REFUSED", dns.RcodeToString[r.Rcode])
+	}
+	// The server still answers afterwards.
+	if r := query(t, "udp", addr, "nope.default.svc.cluster.local.", dns.TypeA); r.Rcode != dns.RcodeNameError {
+		t.Errorf("after malformed queries: %s", dns.RcodeToString[r.Rcode])
+	}
 }

@@ -40,6 +40,7 @@ type Server struct {
 
 	ix      *index
 	fwd     *forwarder
+	baseCtx context.Context // Serve's, so that shutdown ends forwarding
 	started atomic.Bool
 	ready   chan struct{}
 	addr    netip.AddrPort
@@ -121,6 +122,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		s.log.Warn("no upstream nameservers: names outside the cluster will fail", "resolvConf", s.resolvConf, "err", err)
 	}
 	s.fwd = newForwarder(upstreams)
+	s.baseCtx = ctx
 
 	informerCtx, stopInformers := context.WithCancel(ctx)
 	defer stopInformers()
