@@ -13,6 +13,7 @@ import (
 
 	"github.com/wasmkube/wasmkube/control/apiserver"
 	"github.com/wasmkube/wasmkube/control/auth"
+	"github.com/wasmkube/wasmkube/control/registry"
 )
 
 // systemNamespaces exist in every cluster, as upstream's bootstrap
@@ -21,9 +22,9 @@ var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem,
 
 // bootstrap creates what a new cluster must have: the system namespaces and
 // the API's own `kubernetes` Service at the first address of the service
-// range. It is idempotent: a restart finds everything there and changes
-// nothing.
-func bootstrap(ctx context.Context, api *apiserver.Server, apiServiceIP string, securePort int) error {
+// range, and the cluster DNS's `kube-dns` Service at the tenth. It is
+// idempotent: a restart finds everything there and changes nothing.
+func bootstrap(ctx context.Context, api *apiserver.Server, apiServiceIP, dnsServiceIP string, securePort int) error {
 	namespaces := api.Store(corev1.SchemeGroupVersion.WithResource("namespaces"))
 	for _, name := range systemNamespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -42,13 +43,39 @@ func bootstrap(ctx context.Context, api *apiserver.Server, apiServiceIP string, 
 				TargetPort: intstr.FromInt32(int32(securePort))}},
 		},
 	}
-	// Another server on the same etcd may have created it already; its
-	// address is then taken, so look before creating.
-	if _, err := services.Get(ctx, metav1.NamespaceDefault, svc.Name); err == nil {
+	if err := ensureService(ctx, services, svc); err != nil {
+		return err
+	}
+	return ensureService(ctx, services, kubeDNSService(dnsServiceIP))
+}
+
+// kubeDNSService is the Service cluster DNS answers under, named and
+// labelled as kubeadm's so that tools looking for it find it. It has no
+// selector: every node agent runs its own DNS server and publishes it in
+// an EndpointSlice of its own.
+func kubeDNSService(clusterIP string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: metav1.NamespaceSystem,
+			Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: clusterIP,
+			Ports: []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53)},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
+			},
+		},
+	}
+}
+
+// ensureService creates svc unless a Service of its name exists. Another
+// server on the same etcd may have created it already; its address is then
+// taken, so look before creating.
+func ensureService(ctx context.Context, services *registry.Store, svc *corev1.Service) error {
+	if _, err := services.Get(ctx, svc.Namespace, svc.Name); err == nil {
 		return nil
 	}
-	if _, err := services.Create(ctx, metav1.NamespaceDefault, svc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("server: creating the kubernetes service: %w", err)
+	if _, err := services.Create(ctx, svc.Namespace, svc, &metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("server: creating the %s service: %w", svc.Name, err)
 	}
 	return nil
 }

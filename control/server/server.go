@@ -115,7 +115,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	port := s.listener.Addr().(*net.TCPAddr).Port
-	if err := bootstrap(ctx, s.api, s.serviceIPs.Nth(apiServiceOrdinal).String(), port); err != nil {
+	if err := bootstrap(ctx, s.api, s.serviceIPs.Nth(apiServiceOrdinal).String(), s.DNSServiceIP().String(), port); err != nil {
 		return nil, err
 	}
 	requests, cancelRequests := context.WithCancel(context.Background())
