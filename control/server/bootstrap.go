@@ -54,11 +54,15 @@ func bootstrap(ctx context.Context, api *apiserver.Server, apiServiceIP, dnsServ
 // selector: every node agent runs its own DNS server and publishes it in
 // an EndpointSlice of its own.
 func kubeDNSService(clusterIP string) *corev1.Service {
+	// Each node answers its own pods: the DNS server is part of the agent,
+	// and another node's bridge address may not be routable from here.
+	local := corev1.ServiceInternalTrafficPolicyLocal
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: metav1.NamespaceSystem,
 			Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
 		Spec: corev1.ServiceSpec{
-			ClusterIP: clusterIP,
+			ClusterIP:             clusterIP,
+			InternalTrafficPolicy: &local,
 			Ports: []corev1.ServicePort{
 				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53)},
 				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
