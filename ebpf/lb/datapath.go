@@ -15,6 +15,17 @@ import (
 // Datapath is the loaded socket programs and the pinned maps they share
 // with the tc programs. It is the only writer of lb_services and
 // lb_backends; one agent at a time may hold a Datapath that writes.
+//
+// Under the pin directory:
+//
+//	lb_services, lb_backends, lb_affinity, lb_sock_rev, lb_config
+//	                                    the maps, pinned by their lb.h names
+//	links/cgroup-<inode>-<hook>         one bpf_link per socket hook and
+//	                                    cgroup (hook: connect4, sendmsg4,
+//	                                    recvmsg4, getpeername4)
+//
+// A frontend's backends are slots 0..count-1 of its id in lb_backends; ids
+// are private to the Datapath and rebuilt from lb_services by Open.
 type Datapath struct {
 	mu     sync.Mutex
 	pinDir string
