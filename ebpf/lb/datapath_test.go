@@ -309,6 +309,18 @@ func TestRestartAndRemove(t *testing.T) {
 			t.Errorf("hook %v has %d programs after a restart, want 1", at, n)
 		}
 	}
+	// The links now run the second Datapath's programs.
+	res, err := link.QueryPrograms(link.QueryOptions{Target: e.cgFD, Attach: ebpf.AttachCGroupInet4Connect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := d2.objs.LbConnect4.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := info.ID(); len(res.Programs) != 1 || res.Programs[0].ID != id {
+		t.Errorf("connect4 runs %+v, want the second Datapath's program %d", res.Programs, id)
+	}
 	if err := d1.Close(); err != nil {
 		t.Fatal(err)
 	}
