@@ -37,8 +37,13 @@ test: deps build
 bench: deps build
 	WASMKUBE_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
+# generate rebuilds the committed BPF objects and their Go bindings (ebpf/,
+# installing clang and libbpf's headers when they are missing) and every
+# other generated file.
 generate:
-	$(GO) generate ./...
+	@./internal/scripts/generate.sh
+	$(GO) generate ./ebpf/...
+	$(GO) generate $$($(GO) list ./... | grep -v /ebpf/)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
