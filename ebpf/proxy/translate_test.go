@@ -94,7 +94,11 @@ func TestTranslate(t *testing.T) {
 		want: []string{"10.96.0.10:80/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080]"},
 	}, {
 		name: "external name and headless are skipped",
-		svc:  service(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeExternalName; s.Spec.ClusterIP = ""; s.Spec.ClusterIPs = nil }),
+		svc: service(func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeExternalName
+			s.Spec.ClusterIP = ""
+			s.Spec.ClusterIPs = nil
+		}),
 	}, {
 		name:   "headless",
 		svc:    service(func(s *corev1.Service) { s.Spec.ClusterIP = "None"; s.Spec.ClusterIPs = []string{"None"} }),
@@ -123,10 +127,14 @@ func TestTranslate(t *testing.T) {
 		slices: []*discoveryv1.EndpointSlice{slice("a", 8080)},
 		want:   []string{"10.96.0.10:80/TCP socket -> []"},
 	}, {
-		name:   "IPv6 slices ignored",
-		svc:    service(),
-		slices: []*discoveryv1.EndpointSlice{func() *discoveryv1.EndpointSlice { s := slice("a", 8080, ep{ip: "fd00::1"}); s.AddressType = discoveryv1.AddressTypeIPv6; return s }()},
-		want:   []string{"10.96.0.10:80/TCP socket -> []"},
+		name: "IPv6 slices ignored",
+		svc:  service(),
+		slices: []*discoveryv1.EndpointSlice{func() *discoveryv1.EndpointSlice {
+			s := slice("a", 8080, ep{ip: "fd00::1"})
+			s.AddressType = discoveryv1.AddressTypeIPv6
+			return s
+		}()},
+		want: []string{"10.96.0.10:80/TCP socket -> []"},
 	}, {
 		name:   "ready nil counts as ready, not-ready left out",
 		svc:    service(),
