@@ -22,9 +22,9 @@ import (
 // ruleService is one single-port TCP Service of the generated rule set.
 type ruleService struct {
 	namespace, name, port string
-	clusterIP              netip.Addr
-	servicePort            uint16
-	endpoints              []netip.AddrPort
+	clusterIP             netip.Addr
+	servicePort           uint16
+	endpoints             []netip.AddrPort
 }
 
 func (s ruleService) portName() string { return s.namespace + "/" + s.name + ":" + s.port }
