@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmkube/wasmkube/control/controllers/nodeipam"
+	"github.com/wasmkube/wasmkube/control/controllers/servicelb"
 	"github.com/wasmkube/wasmkube/control/manager"
 	"github.com/wasmkube/wasmkube/control/server"
 )
@@ -46,6 +47,9 @@ func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(ctx con
 	if err := ipam.Validate(); err != nil {
 		return fmt.Errorf("--cluster-cidr %s, --node-cidr-mask-size %d: %w", opts.ClusterCIDR, opts.NodeCIDRMaskSize, err)
 	}
+	if _, err := servicelb.ParsePool(opts.LoadBalancerIPRange); err != nil {
+		return fmt.Errorf("--loadbalancer-ip-range: %w", err)
+	}
 	start := time.Now()
 	s, err := server.Start(ctx, opts)
 	if err != nil {
@@ -55,7 +59,9 @@ func runControlPlane(cmd *cobra.Command, opts server.Options, ready func(ctx con
 	// while the API server still answers.
 	components, stopComponents := context.WithCancel(context.Background())
 	defer stopComponents()
-	waitComponents, err := manager.Start(components, s.LoopbackConfig(), manager.Options{ClusterCIDR: opts.ClusterCIDR, NodeCIDRMaskSize: opts.NodeCIDRMaskSize})
+	waitComponents, err := manager.Start(components, s.LoopbackConfig(), manager.Options{
+		ClusterCIDR: opts.ClusterCIDR, NodeCIDRMaskSize: opts.NodeCIDRMaskSize, LoadBalancerIPRange: opts.LoadBalancerIPRange,
+	})
 	if err != nil {
 		return err
 	}
@@ -88,5 +94,6 @@ func addServerFlags(cmd *cobra.Command, opts *server.Options) {
 	f.StringVar(&opts.ServiceClusterIPRange, "service-cluster-ip-range", "10.96.0.0/12", "CIDR from which Service cluster IPs are allocated")
 	f.StringVar(&opts.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "CIDR from which node pod CIDRs are allocated")
 	f.IntVar(&opts.NodeCIDRMaskSize, "node-cidr-mask-size", 0, "mask size for node cidr in cluster; 0 is 24 for IPv4 and 64 for IPv6")
+	f.StringVar(&opts.LoadBalancerIPRange, "loadbalancer-ip-range", "", "addresses LoadBalancer Services are given, as a CIDR or a range first-last (e.g. 192.0.2.10-192.0.2.20); empty leaves them pending")
 	_ = cmd.MarkFlagRequired("data-dir")
 }

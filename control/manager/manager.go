@@ -28,6 +28,7 @@ import (
 	"github.com/wasmkube/wasmkube/control/controllers/nodelifecycle"
 	"github.com/wasmkube/wasmkube/control/controllers/persistentvolume"
 	"github.com/wasmkube/wasmkube/control/controllers/replicaset"
+	"github.com/wasmkube/wasmkube/control/controllers/servicelb"
 	"github.com/wasmkube/wasmkube/control/controllers/statefulset"
 	"github.com/wasmkube/wasmkube/control/scheduler"
 )
@@ -48,6 +49,7 @@ func controllers(config *rest.Config, opts Options) map[string]framework.Starter
 		"job":              job.Starter(),
 		"cronjob":          cronjob.Starter(),
 		"persistentvolume": persistentvolume.Starter(),
+		"servicelb":        servicelb.Starter(servicelb.Options{Pool: opts.LoadBalancerIPRange}),
 	}
 }
 
@@ -58,6 +60,9 @@ type Options struct {
 	// NodeCIDRMaskSize is the prefix length of each node's pod CIDR
 	// (default 24 for IPv4, 64 for IPv6).
 	NodeCIDRMaskSize int
+	// LoadBalancerIPRange is the pool LoadBalancer Services get addresses
+	// from (a CIDR or "first-last"); empty leaves them pending.
+	LoadBalancerIPRange string
 }
 
 // Start launches the scheduler and the controller manager; they stop when

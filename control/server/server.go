@@ -40,6 +40,9 @@ type Options struct {
 	// NodeCIDRMaskSize is the prefix length of the pod CIDR each node is
 	// given out of ClusterCIDR; 0 is 24 for IPv4, 64 for IPv6.
 	NodeCIDRMaskSize int
+	// LoadBalancerIPRange is where LoadBalancer Service addresses come from
+	// (a CIDR or "first-last"); empty leaves such Services pending.
+	LoadBalancerIPRange string
 	// CompactionInterval is how often etcd history is compacted (default 5m).
 	CompactionInterval time.Duration
 }
