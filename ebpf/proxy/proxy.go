@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
@@ -71,7 +70,10 @@ type Proxy struct {
 	hook   func(string, time.Time)
 
 	services corelisters.ServiceLister
-	slices   discoverylisters.EndpointSliceLister
+	// slices indexes EndpointSlices by their Service's key: a label
+	// selector over the lister would scan every slice of the namespace
+	// for each Service.
+	slices cache.Indexer
 
 	mu sync.Mutex
 	// programmed is what each Service key last wrote; owner says which key
@@ -100,7 +102,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithTransform(framework.StripManagedFields))
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
-	p.services, p.slices = svcInf.Lister(), sliceInf.Lister()
+	if err := sliceInf.Informer().AddIndexers(cache.Indexers{byService: sliceService}); err != nil {
+		return fmt.Errorf("proxy: endpointslice index: %w", err)
+	}
+	p.services, p.slices = svcInf.Lister(), sliceInf.Informer().GetIndexer()
 
 	// One worker: the datapath is written by one writer at a time, as
 	// kube-proxy does, and the ownership bookkeeping stays simple.
@@ -188,11 +193,27 @@ func (p *Proxy) reconcileAll() (err error) {
 }
 
 func (p *Proxy) frontendsOf(svc *corev1.Service) (map[lb.Frontend]lb.Service, error) {
-	eps, err := p.slices.EndpointSlices(svc.Namespace).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name}))
+	objs, err := p.slices.ByIndex(byService, svc.Namespace+"/"+svc.Name)
 	if err != nil {
 		return nil, fmt.Errorf("listing endpointslices of %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
+	eps := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if es, ok := o.(*discoveryv1.EndpointSlice); ok {
+			eps = append(eps, es)
+		}
+	}
 	return translate(svc, eps, p.node), nil
+}
+
+const byService = "service"
+
+func sliceService(obj any) ([]string, error) {
+	es, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok || es.Labels[discoveryv1.LabelServiceName] == "" {
+		return nil, nil
+	}
+	return []string{es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName]}, nil
 }
 
 // sync brings one Service's frontends to what the caches say, writing only
