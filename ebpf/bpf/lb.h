@@ -27,10 +27,17 @@ struct svc_key {
 struct svc_value {
 	__u32 id;               /* keys this frontend's backends and affinity */
 	__u16 count;            /* backends in slots 0..count-1; 0 refuses */
-	__u16 flags;            /* reserved */
+	__u16 flags;            /* SVC_F_* */
 	__u32 affinity_timeout; /* seconds; 0 means no session affinity */
 	__u32 pad;
 };
+
+/* The frontend is an address of the node itself (a NodePort on a node
+ * address or loopback, an external or LoadBalancer IP): the socket hooks
+ * translate it for the host's network namespace only. In a pod, 127.0.0.1 is
+ * the pod's own, and another namespace on this machine stands for another
+ * host, whose packets the tc programs translate. */
+#define SVC_F_HOSTNS_ONLY 1
 
 struct backend_key {
 	__u32 id;

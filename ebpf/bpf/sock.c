@@ -33,6 +33,9 @@ static __always_inline int pick(struct bpf_sock_addr *ctx, struct backend_value 
 	struct svc_value *svc = bpf_map_lookup_elem(&lb_services, &key);
 	if (!svc)
 		return PICK_NONE;
+	if ((svc->flags & SVC_F_HOSTNS_ONLY) &&
+	    bpf_get_netns_cookie(ctx) != bpf_get_netns_cookie(NULL))
+		return PICK_NONE;
 	__u32 count = svc->count;
 	if (count == 0)
 		return PICK_REFUSE;

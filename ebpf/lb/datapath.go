@@ -133,7 +133,7 @@ func (d *Datapath) Upsert(f Frontend, s Service) error {
 	if err := putAll(d.objs.LbBackends, keys, bes); err != nil {
 		return fail(fmt.Errorf("write %s: %w", MapBackends, err))
 	}
-	val := svcValue{ID: old.ID, Count: uint16(len(bes)), AffinityTimeout: timeout}
+	val := svcValue{ID: old.ID, Count: uint16(len(bes)), Flags: flagsOf(s), AffinityTimeout: timeout}
 	if err := d.objs.LbServices.Put(key, val); err != nil {
 		return fail(fmt.Errorf("write %s: %w", MapServices, err))
 	}
@@ -193,6 +193,7 @@ func (d *Datapath) List() ([]Entry, error) {
 	for k, v := range svcs {
 		e := Entry{Frontend: k.frontend()}
 		e.AffinityTimeout = time.Duration(v.AffinityTimeout) * time.Second
+		e.HostOnly = v.Flags&svcHostOnly != 0
 		for slot := uint32(0); slot < uint32(v.Count); slot++ {
 			if b, ok := bes[backendKey{ID: v.ID, Slot: slot}]; ok {
 				e.Backends = append(e.Backends, b.backend())

@@ -88,6 +88,9 @@ func (v backendValue) backend() Backend {
 // affinity timeout in whole seconds (rounded up: a timeout is never
 // shortened).
 func encodeService(f Frontend, s Service) ([]backendValue, uint32, error) {
+	if s.HostOnly && f.Scope != ScopeSocket {
+		return nil, 0, fmt.Errorf("frontend %v: only socket frontends can be host-only", f)
+	}
 	if len(s.Backends) > math.MaxUint16 {
 		return nil, 0, fmt.Errorf("frontend %v: %d backends, at most %d", f, len(s.Backends), math.MaxUint16)
 	}
@@ -217,4 +220,15 @@ func deleteAll[K any](m *ebpf.Map, keys []K) error {
 		}
 	}
 	return nil
+}
+
+// svcHostOnly is lb.h's SVC_F_HOSTNS_ONLY.
+const svcHostOnly = 1
+
+// flagsOf encodes a Service's flags.
+func flagsOf(s Service) uint16 {
+	if s.HostOnly {
+		return svcHostOnly
+	}
+	return 0
 }

@@ -18,6 +18,7 @@ func (d *Datapath) Reconcile(want map[Frontend]Service) (changed int, err error)
 		key     svcKey
 		bes     []backendValue
 		timeout uint32
+		flags   uint16
 	}
 	wants := make([]desired, 0, len(want))
 	for f, s := range want {
@@ -29,7 +30,7 @@ func (d *Datapath) Reconcile(want map[Frontend]Service) (changed int, err error)
 		if err != nil {
 			return 0, fmt.Errorf("reconcile: %w", err)
 		}
-		wants = append(wants, desired{key, bes, timeout})
+		wants = append(wants, desired{key, bes, timeout, flagsOf(s)})
 	}
 
 	d.mu.Lock()
@@ -80,7 +81,7 @@ func (d *Datapath) Reconcile(want map[Frontend]Service) (changed int, err error)
 				dirty = true
 			}
 		}
-		val := svcValue{ID: old.ID, Count: uint16(len(w.bes)), AffinityTimeout: w.timeout}
+		val := svcValue{ID: old.ID, Count: uint16(len(w.bes)), Flags: w.flags, AffinityTimeout: w.timeout}
 		if !exists || val != old {
 			svcKeys, svcVals = append(svcKeys, w.key), append(svcVals, val)
 			dirty = true

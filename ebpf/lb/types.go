@@ -69,6 +69,11 @@ type Service struct {
 	// ClientIP). Socket-scope clients are told apart by network namespace,
 	// external ones by source address.
 	AffinityTimeout time.Duration
+	// HostOnly frontends (socket scope) are translated only for sockets of
+	// the host's network namespace: addresses of the node itself, which in
+	// a pod (127.0.0.1) or in another namespace standing for another host
+	// mean something else.
+	HostOnly bool
 }
 
 // Entry is a programmed frontend read back from the maps.

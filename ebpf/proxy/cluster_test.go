@@ -101,12 +101,12 @@ func TestProxyAgainstAPIServer(t *testing.T) {
 	})
 }
 
-// withoutAPIServer drops the default/kubernetes Service's frontend, which
-// the API server creates by itself.
+// withoutAPIServer drops the frontends of the Services the control plane
+// creates by itself: default/kubernetes and kube-system/kube-dns.
 func withoutAPIServer(maps string) string {
 	var keep []string
 	for _, l := range strings.Split(maps, "\n") {
-		if l != "" && !strings.HasPrefix(l, "10.96.0.1:443/") {
+		if l != "" && !strings.HasPrefix(l, "10.96.0.1:443/") && !strings.HasPrefix(l, "10.96.0.10:53/") {
 			keep = append(keep, l)
 		}
 	}

@@ -81,11 +81,15 @@ func translate(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, n node) ma
 			add(ip, sp.Port, lb.ScopeSocket, internal())
 		}
 		if hasNodePort && sp.NodePort != 0 {
+			// The node's own addresses mean the node only from its own
+			// network namespace: in a pod 127.0.0.1 is the pod, and
+			// another namespace is another host, whose packets tc sees.
+			hostOnly := func() lb.Service { s := cluster(); s.HostOnly = true; return s }
 			for _, ip := range n.ips {
-				add(ip, sp.NodePort, lb.ScopeSocket, cluster())
+				add(ip, sp.NodePort, lb.ScopeSocket, hostOnly())
 				add(ip, sp.NodePort, lb.ScopeExternal, external())
 			}
-			add(loopback, sp.NodePort, lb.ScopeSocket, cluster())
+			add(loopback, sp.NodePort, lb.ScopeSocket, hostOnly())
 		}
 		for _, ip := range externals {
 			add(ip, sp.Port, lb.ScopeSocket, cluster())

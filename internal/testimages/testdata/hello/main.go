@@ -15,6 +15,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -22,9 +23,15 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func main() {
+	// `hello get URL` is a client: it prints the body, or the error and
+	// exits 1, so that tests can fetch from inside a pod.
+	if len(os.Args) == 3 && os.Args[1] == "get" {
+		os.Exit(get(os.Args[2]))
+	}
 	var held []byte
 	if size := os.Getenv("HELLO_ALLOC"); size != "" {
 		n, err := parseSize(size)
@@ -87,4 +94,24 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("not a size: want a non-negative integer with an optional Ki, Mi or Gi suffix")
 	}
 	return n * mult, nil
+}
+
+// get fetches url on a new connection and prints the body.
+func get(url string) int {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(os.Stdout, resp.Body); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, resp.Status)
+		return 1
+	}
+	return 0
 }
