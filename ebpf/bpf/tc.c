@@ -368,6 +368,10 @@ static __always_inline int in_net(__be32 addr, __be32 net, __be32 mask)
 	return mask && (addr & mask) == net;
 }
 
+/* The flags byte of a TCP header (offset 13). */
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK_BIT 0x10
+
 /* Masquerade a pod's packet as the node; 0 when it is not to be. */
 static __always_inline int snat_out(struct __sk_buff *skb, struct pkt *p,
 				    const struct node_config *cfg)
@@ -390,6 +394,20 @@ static __always_inline int snat_out(struct __sk_buff *skb, struct pkt *p,
 		if (!bpf_map_lookup_elem(&tc_snat_rev, &rev))
 			bpf_map_update_elem(&tc_snat_rev, &rev, &pod, BPF_ANY);
 	} else {
+		/* Only a flow the pod opens is masqueraded. A TCP segment other
+		 * than a SYN without a flow is the pod answering a connection
+		 * that reached it unmasqueraded (routed to its address), and
+		 * must keep its source. */
+		if (p->f.proto == IPPROTO_TCP) {
+			__u8 flags;
+
+			if (bpf_skb_load_bytes(skb, p->sport_off + 13, &flags,
+					       sizeof(flags)) < 0)
+				return TC_ACT_UNSPEC;
+			if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK_BIT)) !=
+			    TCP_FLAG_SYN)
+				return TC_ACT_UNSPEC;
+		}
 		for (i = 0; i < NAT_PORT_TRIES; i++) {
 			__u16 port = sport;
 
