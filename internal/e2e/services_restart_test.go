@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,7 +9,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
+
+func deref(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
 
 // TestServicesAgentKill9: while clients on the node keep requesting through
 // a ClusterIP, each on a new connection, the agent is killed with SIGKILL
@@ -93,9 +104,28 @@ spec:
 			}
 		})
 	}
+	w, err := n.Client.DiscoveryV1().EndpointSlices(ns).Watch(context.Background(), metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	go func() {
+		for ev := range w.ResultChan() {
+			if s, ok := ev.Object.(*discoveryv1.EndpointSlice); ok {
+				var b strings.Builder
+				for _, e := range s.Endpoints {
+					fmt.Fprintf(&b, "%v ready=%v serving=%v term=%v; ", e.Addresses, deref(e.Conditions.Ready), deref(e.Conditions.Serving), deref(e.Conditions.Terminating))
+				}
+				t.Logf("%s slice %s: %s", time.Now().Format("15:04:05.000"), ev.Type, b.String())
+			}
+		}
+	}()
+	t.Logf("%s kill", time.Now().Format("15:04:05.000"))
 	n.KillAgent(t)
 	time.Sleep(2 * time.Second)
+	t.Logf("%s start", time.Now().Format("15:04:05.000"))
 	n.StartAgent(t)
+	t.Logf("%s started, failures so far %d", time.Now().Format("15:04:05.000"), failures.Load())
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
