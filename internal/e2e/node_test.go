@@ -346,8 +346,11 @@ func (nt *nodeTest) waitStatus(t *testing.T, ns, name string, timeout time.Durat
 // httpClient reaches pods from the test process, through the node's bridge.
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-func httpGet(url string) (string, error) {
-	resp, err := httpClient.Get(url)
+func httpGet(url string) (string, error) { return httpGetWith(httpClient, url) }
+
+// httpGetWith is httpGet through client.
+func httpGetWith(client *http.Client, url string) (string, error) {
+	resp, err := client.Get(url)
 	if err != nil {
 		return "", err
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -107,17 +106,5 @@ func (o *OutsideHost) HTTPGet(url string) (string, error) {
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{DialContext: o.Dial, DisableKeepAlives: true},
 	}
-	resp, err := client.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(b), nil
+	return httpGetWith(client, url)
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,26 +82,7 @@ spec:
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	var requests, failures atomic.Int64
-	var firstFailure atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				requests.Add(1)
-				if err := get(); err != nil {
-					failures.Add(1)
-					firstFailure.CompareAndSwap(nil, err.Error())
-				}
-			}
-		})
-	}
+	load := StartLoad(get, get, get)
 	w, err := n.Client.DiscoveryV1().EndpointSlices(ns).Watch(context.Background(), metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
 	if err != nil {
 		t.Fatal(err)
@@ -125,15 +104,14 @@ spec:
 	time.Sleep(2 * time.Second)
 	t.Logf("%s start", time.Now().Format("15:04:05.000"))
 	n.StartAgent(t)
-	t.Logf("%s started, failures so far %d", time.Now().Format("15:04:05.000"), failures.Load())
+	t.Logf("%s started, failures so far %d", time.Now().Format("15:04:05.000"), load.Failures.Load())
 	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
-	if f := failures.Load(); f > 0 {
-		t.Errorf("%d of %d requests through the ClusterIP failed across the agent restart; first: %v", f, requests.Load(), firstFailure.Load())
+	load.Stop()
+	if f := load.Failures.Load(); f > 0 {
+		t.Errorf("%d of %d requests through the ClusterIP failed across the agent restart; first: %v", f, load.Requests.Load(), load.FirstFailure())
 	}
-	if requests.Load() < 100 {
-		t.Errorf("only %d requests made", requests.Load())
+	if load.Requests.Load() < 100 {
+		t.Errorf("only %d requests made", load.Requests.Load())
 	}
-	t.Logf("%d requests through %s, %d failed", requests.Load(), url, failures.Load())
+	t.Logf("%d requests through %s, %d failed", load.Requests.Load(), url, load.Failures.Load())
 }

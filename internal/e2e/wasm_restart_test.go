@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -91,26 +89,11 @@ func TestWasmAgentKill9(t *testing.T) {
 		t.Fatalf("%d sandbox processes, want one per pod: %v", len(sandboxes), sandboxes)
 	}
 
-	var requests, failures atomic.Int64
-	var firstFailure atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var gets []func() error
 	for _, url := range urls {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				requests.Add(1)
-				if _, err := httpGet(url); err != nil {
-					failures.Add(1)
-					firstFailure.CompareAndSwap(nil, err.Error())
-				}
-			}
-		})
+		gets = append(gets, func() error { _, err := httpGet(url); return err })
 	}
+	load := StartLoad(gets...)
 
 	n.KillAgent(t)
 	time.Sleep(2 * time.Second)
@@ -122,14 +105,13 @@ func TestWasmAgentKill9(t *testing.T) {
 	n.StartAgent(t)
 	after := nt.runningPods(t, ns, 3)
 	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
+	load.Stop()
 
-	if f := failures.Load(); f > 0 {
-		t.Errorf("%d of %d requests failed across the agent restart; first: %v", f, requests.Load(), firstFailure.Load())
+	if f := load.Failures.Load(); f > 0 {
+		t.Errorf("%d of %d requests failed across the agent restart; first: %v", f, load.Requests.Load(), load.FirstFailure())
 	}
-	if requests.Load() < 100 {
-		t.Errorf("only %d requests made: the clients did not keep the pods busy", requests.Load())
+	if load.Requests.Load() < 100 {
+		t.Errorf("only %d requests made: the clients did not keep the pods busy", load.Requests.Load())
 	}
 	for name, p := range after {
 		was, ok := views[name]
@@ -142,5 +124,5 @@ func TestWasmAgentKill9(t *testing.T) {
 	if now := sandboxProcesses(t, n.AgentDir); fmt.Sprint(now) != fmt.Sprint(sandboxes) {
 		t.Errorf("sandbox processes before the restart %v, after %v", sandboxes, now)
 	}
-	t.Logf("%d requests, %d failed", requests.Load(), failures.Load())
+	t.Logf("%d requests, %d failed", load.Requests.Load(), load.Failures.Load())
 }

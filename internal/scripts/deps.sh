@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the node and the tests use, once. A machine that
-# already has them is left alone.
+# Installs the Debian packages the node and the tests use, once, or the ones
+# named as arguments. A machine that already has them is left alone.
 set -euo pipefail
 
 want=(containerd runc iproute2 busybox-static iptables nftables)
+[ $# -gt 0 ] && want=("$@")
 missing=()
 for pkg in "${want[@]}"; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
