@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -347,23 +346,6 @@ func (nt *nodeTest) waitStatus(t *testing.T, ns, name string, timeout time.Durat
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 func httpGet(url string) (string, error) { return httpGetWith(httpClient, url) }
-
-// httpGetWith is httpGet through client.
-func httpGetWith(client *http.Client, url string) (string, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(body), fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(body), nil
-}
 
 // waitHTTP polls http://<pod IP>:port/path until cond accepts the body,
 // and returns the body. cond says what is wrong with a body it rejects.

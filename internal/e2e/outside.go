@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -107,4 +108,22 @@ func (o *OutsideHost) HTTPGet(url string) (string, error) {
 		Transport: &http.Transport{DialContext: o.Dial, DisableKeepAlives: true},
 	}
 	return httpGetWith(client, url)
+}
+
+// httpGetWith fetches url through client and fails on any status but
+// 200 OK.
+func httpGetWith(client *http.Client, url string) (string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(body), fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(body), nil
 }
