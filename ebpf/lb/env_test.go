@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -97,6 +98,10 @@ type childOp struct {
 	Target string
 	Direct string // bench: the backend, for comparison
 	N      int
+	// Netns runs the child in a network namespace of its own, where it
+	// answers "inner-frontend" on Target and "inner-backend" on Direct
+	// itself: the reply tells whether its connect was translated.
+	Netns bool
 }
 
 type childResult struct {
@@ -116,6 +121,9 @@ func (e *testEnv) run(tb testing.TB, op childOp) []childResult {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLBChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: e.cgFD}
+	if op.Netns {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -146,6 +154,9 @@ func TestLBChild(t *testing.T) {
 	var op childOp
 	if err := json.Unmarshal([]byte(spec), &op); err != nil {
 		t.Fatal(err)
+	}
+	if op.Netns {
+		innerServers(t, op)
 	}
 	var res []childResult
 	switch op.Kind {
@@ -344,3 +355,17 @@ func decoy(tb testing.TB, proto Protocol) Frontend {
 }
 
 func (f Frontend) target() string { return netip.AddrPortFrom(f.Addr, f.Port).String() }
+
+// innerServers brings up the loopback of the child's own namespace and
+// answers on op's frontend and backend addresses there.
+func innerServers(t *testing.T, op childOp) {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		t.Fatal(err)
+	}
+	tcpServer(t, op.Target, "inner-frontend")
+	tcpServer(t, op.Direct, "inner-backend")
+}
