@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -82,7 +83,14 @@ spec:
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	load := StartLoad(get, get, get)
+	// Paced, not flat out: a loop saturating both cores starves the
+	// restarting containerd, which then gives up on live shims (a runtime
+	// matter, not the Services').
+	paced := func() error {
+		defer time.Sleep(2 * time.Millisecond)
+		return get()
+	}
+	load := StartLoad(paced, paced, paced)
 	w, err := n.Client.DiscoveryV1().EndpointSlices(ns).Watch(context.Background(), metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +104,18 @@ spec:
 					fmt.Fprintf(&b, "%v ready=%v serving=%v term=%v; ", e.Addresses, deref(e.Conditions.Ready), deref(e.Conditions.Serving), deref(e.Conditions.Terminating))
 				}
 				t.Logf("%s slice %s: %s", time.Now().Format("15:04:05.000"), ev.Type, b.String())
+			}
+		}
+	}()
+	pw, err := n.Client.CoreV1().Pods(ns).Watch(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Stop()
+	go func() {
+		for ev := range pw.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok {
+				t.Logf("%s pod %s %s: %s", time.Now().Format("15:04:05.000"), p.Name, ev.Type, podSummary(p))
 			}
 		}
 	}()

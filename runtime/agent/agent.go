@@ -203,6 +203,16 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	// A restarted agent knows its pod range: its bridge is up again before
+	// the Node's first status, so that the Node never reads NotReady and
+	// its running pods are never marked unready (which would empty their
+	// Services' backends) just because the agent restarted.
+	if kept, ok := keptPodCIDR(dir); ok {
+		gw := gatewayOf(kept)
+		if err := network.EnsureBridge(cfg.Bridge, net.IPNet{IP: gw.AsSlice(), Mask: kept.Mask}); err == nil {
+			networkReady.Store(true)
+		}
+	}
 	name := nodeAgent.Name()
 	var wg sync.WaitGroup
 	defer wg.Wait()

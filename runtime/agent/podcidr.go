@@ -22,6 +22,16 @@ import (
 // the Node is deleted and made again.
 const podCIDRFile = "podcidr"
 
+// keptPodCIDR is the pod range an earlier run of the agent kept in dir.
+func keptPodCIDR(dir string) (*net.IPNet, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, podCIDRFile))
+	if err != nil {
+		return nil, false
+	}
+	_, cidr, err := net.ParseCIDR(strings.TrimSpace(string(b)))
+	return cidr, err == nil
+}
+
 // podCIDR returns the node's pod range: the one kept in dir if any, else
 // the one the API server assigns, which is then kept.
 func podCIDR(ctx context.Context, client kubernetes.Interface, nodeName, dir string, log *slog.Logger) (*net.IPNet, error) {

@@ -269,7 +269,7 @@ func (m *Manager) refresh(ctx context.Context, rec *record) {
 		}
 		st, err := m.cfg.Runtime.Status(ctx, a.id)
 		if err != nil {
-			m.log.Debug("pods: container status", "id", a.id, "err", err)
+			m.log.Warn("pods: container status", "id", a.id, "err", err)
 			st = oci.State{ID: a.id, Status: oci.StatusUnknown, FinishedAt: time.Now()}
 		}
 		a.state = st
