@@ -115,24 +115,39 @@ func shareCode(cacheDir string, before []region) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list code regions: %w", err)
 	}
-	var fresh []region
-	for _, r := range newRegions(before, after) {
-		if r.len() >= minSharedRegion {
-			fresh = append(fresh, r)
+	large := func(rs []region) []region {
+		var out []region
+		for _, r := range rs {
+			if r.len() >= minSharedRegion {
+				out = append(out, r)
+			}
 		}
+		return out
 	}
-	if len(fresh) == 0 {
-		// The module was compiled in this process already: its code
-		// is shared or not since then.
-		return 0, nil
-	}
+	fresh := large(newRegions(before, after))
 	codes, err := cachedCodes(cacheDir)
 	if err != nil {
 		return 0, err
 	}
+	shared, errs := shareIn(cacheDir, fresh, codes)
+	if shared == 0 && len(errs) == 0 {
+		// Another module's code, freed (by a finalizer) between the two
+		// listings, may have left the very addresses wazero then mapped
+		// this one's at: those look old. Every code region still
+		// anonymous is a candidate; shared ones are file mappings by now.
+		shared, errs = shareIn(cacheDir, large(after), codes)
+	}
+	if shared == 0 && len(errs) == 0 && len(fresh) > 0 {
+		errs = append(errs, fmt.Errorf("the code of %s is in none of the new code regions", cacheDir))
+	}
+	return shared, errors.Join(errs...)
+}
+
+// shareIn maps each of codes found in regions from its shared file.
+func shareIn(cacheDir string, regions []region, codes []cachedCode) (int64, []error) {
 	var shared int64
 	var errs []error
-	for _, r := range fresh {
+	for _, r := range regions {
 		for _, c := range codes {
 			code, ok := locate(r, c)
 			if !ok {
@@ -145,10 +160,7 @@ func shareCode(cacheDir string, before []region) (int64, error) {
 			shared += int64(code.len())
 		}
 	}
-	if shared == 0 && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("the code of %s is in none of the new code regions", cacheDir))
-	}
-	return shared, errors.Join(errs...)
+	return shared, errs
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
