@@ -33,15 +33,10 @@ func newAgentServicesCommand() *cobra.Command {
 				nodeName = h
 			}
 			dir := filepath.Join(bpfDir, nodeName)
-			if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			entries, err := lb.ListPinned(dir)
+			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("no Service datapath pinned at %s: has an agent of node %q run on this machine?", dir, nodeName)
 			}
-			dp, err := lb.Open(dir)
-			if err != nil {
-				return err
-			}
-			defer dp.Close()
-			entries, err := dp.List()
 			if err != nil {
 				return err
 			}

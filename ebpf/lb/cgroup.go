@@ -1,94 +1,16 @@
 package lb
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
-
-// BPFFS is where bpffs is mounted when nothing is.
-const BPFFS = "/sys/fs/bpf"
-
-// Cgroup2Root returns where the cgroup2 hierarchy is mounted (on hybrid
-// hosts it is not /sys/fs/cgroup).
-func Cgroup2Root() (string, error) {
-	return findMount("cgroup2", "")
-}
-
-// findMount returns the first mount point of fstype in /proc/self/mountinfo,
-// or of fstype at exactly at when at is set.
-func findMount(fstype, at string) (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", fmt.Errorf("find %s mount: %w", fstype, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, sf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(sf) < 1 || sf[0] != fstype {
-			continue
-		}
-		mp := unescapeMountinfo(pf[4])
-		if at == "" || mp == at {
-			return mp, nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("find %s mount: read mountinfo: %w", fstype, err)
-	}
-	return "", fmt.Errorf("find %s mount: %w", fstype, fs.ErrNotExist)
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// ensureBPFFS mounts bpffs at BPFFS unless one is mounted there already.
-func ensureBPFFS() error {
-	if _, err := findMount("bpf", BPFFS); err == nil {
-		return nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.MkdirAll(BPFFS, 0o700); err != nil {
-		return fmt.Errorf("mount bpffs: %w", err)
-	}
-	if err := unix.Mount("bpffs", BPFFS, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mount bpffs at %s: %w", BPFFS, err)
-	}
-	return nil
-}
 
 // hooks are the socket programs and where they attach.
 func (d *Datapath) hooks() []struct {
@@ -122,10 +44,7 @@ func (d *Datapath) AttachCgroup(cgroupPath string) error {
 	if err := unix.Stat(cgroupPath, &st); err != nil {
 		return fmt.Errorf("attach to cgroup %s: %w", cgroupPath, err)
 	}
-	dir := filepath.Join(d.pinDir, "links")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("attach to cgroup %s: %w", cgroupPath, err)
-	}
+	dir := filepath.Join(d.pinDir, "links") // made by Open
 	for _, h := range d.hooks() {
 		pin := filepath.Join(dir, fmt.Sprintf("cgroup-%d-%s", st.Ino, h.name))
 		if err := attachPinned(cgroupPath, pin, h.attach, h.prog); err != nil {

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -38,10 +38,7 @@ type Datapath struct {
 // restart neither drops nor rewrites what is programmed. bpffs is mounted
 // at /sys/fs/bpf when nothing is mounted there.
 func Open(pinDir string) (*Datapath, error) {
-	if err := ensureBPFFS(); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(pinDir, 0o700); err != nil {
+	if err := ensurePinDir(pinDir); err != nil {
 		return nil, fmt.Errorf("open datapath: %w", err)
 	}
 	d := &Datapath{pinDir: pinDir}
@@ -101,7 +98,7 @@ func (d *Datapath) Upsert(f Frontend, s Service) error {
 	if err != nil {
 		return fmt.Errorf("upsert: %w", err)
 	}
-	bes, timeout, err := encodeService(f, s)
+	bes, val, err := encodeService(f, s)
 	if err != nil {
 		return fmt.Errorf("upsert: %w", err)
 	}
@@ -133,7 +130,7 @@ func (d *Datapath) Upsert(f Frontend, s Service) error {
 	if err := putAll(d.objs.LbBackends, keys, bes); err != nil {
 		return fail(fmt.Errorf("write %s: %w", MapBackends, err))
 	}
-	val := svcValue{ID: old.ID, Count: uint16(len(bes)), Flags: flagsOf(s), AffinityTimeout: timeout}
+	val.ID = old.ID
 	if err := d.objs.LbServices.Put(key, val); err != nil {
 		return fail(fmt.Errorf("write %s: %w", MapServices, err))
 	}
@@ -181,11 +178,30 @@ func (d *Datapath) Delete(f Frontend) error {
 func (d *Datapath) List() ([]Entry, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	svcs, err := dumpServices(d.objs.LbServices)
+	return list(d.objs.LbServices, d.objs.LbBackends)
+}
+
+// ListPinned is List of the maps pinned under pinDir, read-only and without
+// loading any program: for tools beside a running agent.
+func ListPinned(pinDir string) ([]Entry, error) {
+	var maps [2]*ebpf.Map
+	for i, name := range []string{MapServices, MapBackends} {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, name), &ebpf.LoadPinOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+		defer m.Close()
+		maps[i] = m
+	}
+	return list(maps[0], maps[1])
+}
+
+func list(services, backends *ebpf.Map) ([]Entry, error) {
+	svcs, err := dumpServices(services)
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
-	bes, err := dumpBackends(d.objs.LbBackends)
+	bes, err := dumpBackends(backends)
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}

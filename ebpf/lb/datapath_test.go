@@ -172,6 +172,11 @@ func assertEntries(t *testing.T, d *Datapath, want []Entry) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("List:\n got %+v\nwant %+v", got, want)
 	}
+	// What a tool beside the agent reads from the pins is the same.
+	pinned, err := ListPinned(d.PinDir())
+	if err != nil || !reflect.DeepEqual(pinned, got) {
+		t.Fatalf("ListPinned = %+v, %v; List = %+v", pinned, err, got)
+	}
 }
 
 // assertSlots checks that lb_backends holds exactly n entries: nothing is

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wasmkube/wasmkube/sandbox/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,7 +50,7 @@ func newEnv(tb testing.TB) *testEnv {
 	if os.Geteuid() != 0 {
 		tb.Fatal("the datapath tests load BPF programs and need root")
 	}
-	root, err := Cgroup2Root()
+	root, err := cgroups.Mountpoint()
 	if err != nil {
 		tb.Fatalf("no cgroup2 mount to make a test cgroup in: %v", err)
 	}

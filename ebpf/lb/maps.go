@@ -85,23 +85,24 @@ func (v backendValue) backend() Backend {
 }
 
 // encodeService checks s and returns its backends as map values and its
+// lb_services value but for the id: the backend count, the flags and the
 // affinity timeout in whole seconds (rounded up: a timeout is never
 // shortened).
-func encodeService(f Frontend, s Service) ([]backendValue, uint32, error) {
+func encodeService(f Frontend, s Service) ([]backendValue, svcValue, error) {
 	if s.HostOnly && f.Scope != ScopeSocket {
-		return nil, 0, fmt.Errorf("frontend %v: only socket frontends can be host-only", f)
+		return nil, svcValue{}, fmt.Errorf("frontend %v: only socket frontends can be host-only", f)
 	}
 	if len(s.Backends) > math.MaxUint16 {
-		return nil, 0, fmt.Errorf("frontend %v: %d backends, at most %d", f, len(s.Backends), math.MaxUint16)
+		return nil, svcValue{}, fmt.Errorf("frontend %v: %d backends, at most %d", f, len(s.Backends), math.MaxUint16)
 	}
 	if s.AffinityTimeout < 0 {
-		return nil, 0, fmt.Errorf("frontend %v: negative affinity timeout", f)
+		return nil, svcValue{}, fmt.Errorf("frontend %v: negative affinity timeout", f)
 	}
 	bes := make([]backendValue, len(s.Backends))
 	for i, b := range s.Backends {
 		v, err := backendOf(b)
 		if err != nil {
-			return nil, 0, fmt.Errorf("frontend %v: %w", f, err)
+			return nil, svcValue{}, fmt.Errorf("frontend %v: %w", f, err)
 		}
 		bes[i] = v
 	}
@@ -109,7 +110,11 @@ func encodeService(f Frontend, s Service) ([]backendValue, uint32, error) {
 	if secs > math.MaxUint32 {
 		secs = math.MaxUint32
 	}
-	return bes, uint32(secs), nil
+	val := svcValue{Count: uint16(len(bes)), AffinityTimeout: uint32(secs)}
+	if s.HostOnly {
+		val.Flags = svcHostOnly
+	}
+	return bes, val, nil
 }
 
 // dumpServices reads the whole services map.
@@ -224,11 +229,3 @@ func deleteAll[K any](m *ebpf.Map, keys []K) error {
 
 // svcHostOnly is lb.h's SVC_F_HOSTNS_ONLY.
 const svcHostOnly = 1
-
-// flagsOf encodes a Service's flags.
-func flagsOf(s Service) uint16 {
-	if s.HostOnly {
-		return svcHostOnly
-	}
-	return 0
-}

@@ -15,10 +15,9 @@ import (
 // any more.
 func (d *Datapath) Reconcile(want map[Frontend]Service) (changed int, err error) {
 	type desired struct {
-		key     svcKey
-		bes     []backendValue
-		timeout uint32
-		flags   uint16
+		key svcKey
+		bes []backendValue
+		val svcValue // but for the id
 	}
 	wants := make([]desired, 0, len(want))
 	for f, s := range want {
@@ -26,11 +25,11 @@ func (d *Datapath) Reconcile(want map[Frontend]Service) (changed int, err error)
 		if err != nil {
 			return 0, fmt.Errorf("reconcile: %w", err)
 		}
-		bes, timeout, err := encodeService(f, s)
+		bes, val, err := encodeService(f, s)
 		if err != nil {
 			return 0, fmt.Errorf("reconcile: %w", err)
 		}
-		wants = append(wants, desired{key, bes, timeout, flagsOf(s)})
+		wants = append(wants, desired{key, bes, val})
 	}
 
 	d.mu.Lock()
@@ -81,7 +80,8 @@ func (d *Datapath) Reconcile(want map[Frontend]Service) (changed int, err error)
 				dirty = true
 			}
 		}
-		val := svcValue{ID: old.ID, Count: uint16(len(w.bes)), Flags: w.flags, AffinityTimeout: w.timeout}
+		val := w.val
+		val.ID = old.ID
 		if !exists || val != old {
 			svcKeys, svcVals = append(svcKeys, w.key), append(svcVals, val)
 			dirty = true

@@ -11,43 +11,13 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
 )
-
-// bpffsRoot is where the BPF filesystem is mounted when nothing is.
-const bpffsRoot = "/sys/fs/bpf"
-
-// tcEnsurePinDir makes pinDir on a BPF filesystem, mounting one at
-// /sys/fs/bpf first when the directory is not on one and nothing is mounted
-// there yet.
-func tcEnsurePinDir(pinDir string) error {
-	if !tcOnBPFFS(bpffsRoot) {
-		if err := os.MkdirAll(bpffsRoot, 0o700); err != nil {
-			return fmt.Errorf("create %s: %w", bpffsRoot, err)
-		}
-		if err := unix.Mount("bpf", bpffsRoot, "bpf", 0, "mode=0700"); err != nil {
-			return fmt.Errorf("mount bpffs at %s: %w", bpffsRoot, err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(pinDir, "links"), 0o700); err != nil {
-		return fmt.Errorf("create pin directory: %w", err)
-	}
-	if !tcOnBPFFS(pinDir) {
-		return fmt.Errorf("pin directory %s is not on a BPF filesystem", pinDir)
-	}
-	return nil
-}
-
-func tcOnBPFFS(path string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(path, &st) == nil && st.Type == unix.BPF_FS_MAGIC
-}
 
 // loadTC loads the tc programs. Their maps are pinned in pinDir by name:
 // the lb_* maps are the ones the socket hooks use, and the flow tables of a
 // previous load are taken over, so that established flows survive a restart.
 func loadTC(pinDir string) (*tcObjects, error) {
-	if err := tcEnsurePinDir(pinDir); err != nil {
+	if err := ensurePinDir(pinDir); err != nil {
 		return nil, err
 	}
 	objs := &tcObjects{}
@@ -87,9 +57,6 @@ func attachTC(objs *tcObjects, pinDir, ifname string) error {
 	iface, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return fmt.Errorf("attach tc: %w", err)
-	}
-	if err := tcEnsurePinDir(pinDir); err != nil {
-		return err
 	}
 	for _, hook := range []struct {
 		dir    string

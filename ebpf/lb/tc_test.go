@@ -365,8 +365,8 @@ func icmpChecksumOK(b []byte) bool {
 }
 
 func TestTCLoadReplacesIncompatibleFlowTable(t *testing.T) {
-	pinDir := filepath.Join(bpffsRoot, "wk-tc-test-"+networktest.RandHex(t, 4))
-	mustDo(t, "pin dir", tcEnsurePinDir(pinDir))
+	pinDir := filepath.Join(BPFFS, "wk-tc-test-"+networktest.RandHex(t, 4))
+	mustDo(t, "pin dir", ensurePinDir(pinDir))
 	t.Cleanup(func() { os.RemoveAll(pinDir) })
 	// An older layout of tc_ct_fwd: a different value size.
 	old, err := ebpf.NewMap(&ebpf.MapSpec{Name: "tc_ct_fwd", Type: ebpf.LRUHash, KeySize: 16, ValueSize: 4, MaxEntries: 16})

@@ -94,8 +94,8 @@ func newNS(t testing.TB) netns.NsHandle {
 func newTopo(t testing.TB) *topo {
 	t.Helper()
 	tp := &topo{outside: newNS(t), node: newNS(t), pod: newNS(t)}
-	tp.pinDir = filepath.Join(bpffsRoot, "wk-tc-test-"+networktest.RandHex(t, 4))
-	if err := tcEnsurePinDir(tp.pinDir); err != nil {
+	tp.pinDir = filepath.Join(BPFFS, "wk-tc-test-"+networktest.RandHex(t, 4))
+	if err := ensurePinDir(tp.pinDir); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
