@@ -54,6 +54,14 @@ func WithNodeIPs(ips ...netip.Addr) Option {
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(p *Proxy) { p.log = l } }
 
+// WithInformers makes the proxy watch through factory, which others on the
+// node (the DNS server) share, instead of a factory of its own: one watch
+// and one cache of Services and EndpointSlices per node. Its owner shuts it
+// down; it should strip managed fields, as the proxy's own does.
+func WithInformers(factory informers.SharedInformerFactory) Option {
+	return func(p *Proxy) { p.factory = factory }
+}
+
 // WithSyncHook is called after a sync wrote some of a Service's frontends,
 // with its key and the time the writes finished; after the first full
 // Reconcile it is called with the key "".
@@ -68,6 +76,8 @@ type Proxy struct {
 	node   node
 	log    *slog.Logger
 	hook   func(string, time.Time)
+	// factory is shared when given (WithInformers), else Run's own.
+	factory informers.SharedInformerFactory
 
 	services corelisters.ServiceLister
 	// slices indexes EndpointSlices by their Service's key: a label
@@ -99,7 +109,11 @@ func New(client kubernetes.Interface, dp Datapath, opts ...Option) *Proxy {
 // Run watches the API until ctx ends. It returns an error only when the
 // caches never sync or the first Reconcile cannot be done before ctx ends.
 func (p *Proxy) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithTransform(framework.StripManagedFields))
+	factory := p.factory
+	if factory == nil {
+		factory = informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithTransform(framework.StripManagedFields))
+		defer factory.Shutdown()
+	}
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
 	if err := sliceInf.Informer().AddIndexers(cache.Indexers{byService: sliceService}); err != nil {
@@ -126,7 +140,6 @@ func (p *Proxy) Run(ctx context.Context) error {
 		return fmt.Errorf("proxy: endpointslice handler: %w", err)
 	}
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
 	if !cache.WaitForNamedCacheSync("service-proxy", ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced) {
 		return fmt.Errorf("proxy: caches did not sync: %w", ctx.Err())
 	}

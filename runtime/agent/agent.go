@@ -208,8 +208,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	// its running pods are never marked unready (which would empty their
 	// Services' backends) just because the agent restarted.
 	if kept, ok := keptPodCIDR(dir); ok {
-		gw := gatewayOf(kept)
-		if err := network.EnsureBridge(cfg.Bridge, net.IPNet{IP: gw.AsSlice(), Mask: kept.Mask}); err == nil {
+		if err := network.EnsureBridge(cfg.Bridge, ipam.Gateway(kept)); err == nil {
 			networkReady.Store(true)
 		}
 	}
@@ -253,7 +252,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		}
 	}()
 	if err := startServices(ctx, &wg, client, cfg, serviceNetwork{
-		nodeName: name, nodeIP: addrOf(nodeAgent.NodeIP()), gateway: gatewayOf(cidr),
+		nodeName: name, nodeIP: addrOf(nodeAgent.NodeIP()), gateway: addrOf(ipam.Gateway(cidr).IP),
 		cluster: clusterOf(cfg.ClusterCIDR, cidr), services: cfg.ServiceCIDR, bridge: cfg.Bridge,
 	}); err != nil {
 		return err

@@ -10,11 +10,14 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/ebpf/lb"
 	"github.com/wasmkube/wasmkube/ebpf/proxy"
 	"github.com/wasmkube/wasmkube/runtime/dns"
+	"github.com/wasmkube/wasmkube/sandbox/cgroups"
 )
 
 // DefaultBPFDir is where the agent pins its BPF maps and links, one
@@ -38,67 +41,34 @@ type serviceNetwork struct {
 // startServices loads the eBPF Service datapath (socket hooks at the
 // cgroup2 root, tc programs on the node IP's interface), starts the service
 // proxy that programs it, and the node's DNS server with its endpoint in
-// the kube-dns Service.
+// the kube-dns Service. The proxy and the DNS server share one watch of
+// Services and EndpointSlices.
 func startServices(ctx context.Context, wg *sync.WaitGroup, client kubernetes.Interface, cfg Config, sn serviceNetwork) error {
 	log := cfg.Log
-	bpfDir := cfg.BPFDir
-	if bpfDir == "" {
-		bpfDir = DefaultBPFDir
-	}
-	dp, err := lb.Open(filepath.Join(bpfDir, sn.nodeName))
+	dp, err := openDatapath(cfg, sn)
 	if err != nil {
 		return fmt.Errorf("agent: service datapath: %w", err)
 	}
-	root, err := lb.Cgroup2Root()
-	if err != nil {
-		dp.Close()
-		return fmt.Errorf("agent: service datapath: %w", err)
-	}
-	if err := dp.AttachCgroup(root); err != nil {
-		dp.Close()
-		return fmt.Errorf("agent: service datapath: %w", err)
-	}
-	if err := dp.SetNodeConfig(lb.NodeConfig{NodeIP: sn.nodeIP, ClusterCIDR: sn.cluster, ServiceCIDR: sn.services}); err != nil {
-		dp.Close()
-		return fmt.Errorf("agent: service datapath: %w", err)
-	}
-	ifname, err := interfaceOf(sn.nodeIP)
-	if err != nil {
-		dp.Close()
-		return fmt.Errorf("agent: service datapath: %w", err)
-	}
-	if ifname != "lo" {
-		if err := dp.AttachInterface(ifname); err != nil {
-			dp.Close()
-			return fmt.Errorf("agent: service datapath: %w", err)
-		}
-	}
-	// Traffic from outside to a NodePort, and pods' traffic to the world,
-	// is routed through this node: forwarding on the two interfaces it
-	// crosses, not machine-wide.
-	for _, dev := range []string{ifname, sn.bridge} {
-		if dev == "lo" {
-			continue
-		}
-		if err := enableForwarding(dev); err != nil {
-			dp.Close()
-			return fmt.Errorf("agent: %w", err)
-		}
-	}
-	p := proxy.New(client, dp, proxy.WithNodeName(sn.nodeName), proxy.WithNodeIPs(sn.nodeIP), proxy.WithLogger(log))
-	wg.Go(func() {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(framework.StripManagedFields))
+	p := proxy.New(client, dp, proxy.WithNodeName(sn.nodeName), proxy.WithNodeIPs(sn.nodeIP),
+		proxy.WithLogger(log), proxy.WithInformers(factory))
+	srv := dns.New(client, dns.WithLogger(log), dns.WithInformers(factory))
+	addr := netip.AddrPortFrom(sn.gateway, dnsPort).String()
+	var users sync.WaitGroup
+	users.Go(func() {
 		defer dp.Close()
 		if err := p.Run(ctx); err != nil && ctx.Err() == nil {
 			log.Error("agent: service proxy stopped", "err", err)
 		}
 	})
-
-	srv := dns.New(client, dns.WithLogger(log))
-	addr := netip.AddrPortFrom(sn.gateway, dnsPort).String()
-	wg.Go(func() {
+	users.Go(func() {
 		if err := srv.Serve(ctx, addr); err != nil && ctx.Err() == nil {
 			log.Error("agent: DNS server stopped", "addr", addr, "err", err)
 		}
+	})
+	wg.Go(func() {
+		users.Wait()
+		factory.Shutdown()
 	})
 	wg.Go(func() {
 		select {
@@ -111,6 +81,54 @@ func startServices(ctx context.Context, wg *sync.WaitGroup, client kubernetes.In
 		}
 	})
 	return nil
+}
+
+// openDatapath loads the datapath pinned under the node's BPF directory and
+// attaches it: the socket hooks to the cgroup2 root, the tc programs to the
+// node IP's interface. Traffic from outside to a NodePort, and pods'
+// traffic to the world, is routed through this node, so forwarding is
+// enabled on the two interfaces it crosses, not machine-wide.
+func openDatapath(cfg Config, sn serviceNetwork) (_ *lb.Datapath, err error) {
+	bpfDir := cfg.BPFDir
+	if bpfDir == "" {
+		bpfDir = DefaultBPFDir
+	}
+	dp, err := lb.Open(filepath.Join(bpfDir, sn.nodeName))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			dp.Close()
+		}
+	}()
+	root, err := cgroups.Mountpoint()
+	if err != nil {
+		return nil, err
+	}
+	if err := dp.AttachCgroup(root); err != nil {
+		return nil, err
+	}
+	if err := dp.SetNodeConfig(lb.NodeConfig{NodeIP: sn.nodeIP, ClusterCIDR: sn.cluster, ServiceCIDR: sn.services}); err != nil {
+		return nil, err
+	}
+	ifname, err := interfaceOf(sn.nodeIP)
+	if err != nil {
+		return nil, err
+	}
+	forward := []string{sn.bridge}
+	if ifname != "lo" {
+		if err := dp.AttachInterface(ifname); err != nil {
+			return nil, err
+		}
+		forward = append(forward, ifname)
+	}
+	for _, dev := range forward {
+		if err := enableForwarding(dev); err != nil {
+			return nil, err
+		}
+	}
+	return dp, nil
 }
 
 // interfaceOf names the interface that holds ip.
@@ -152,12 +170,6 @@ func addrOf(ip net.IP) netip.Addr {
 	return a
 }
 
-// gatewayOf is the bridge's address in the node's pod range, as ipam gives
-// it: the range's first host.
-func gatewayOf(podCIDR *net.IPNet) netip.Addr {
-	return addrOf(podCIDR.IP.Mask(podCIDR.Mask)).Next()
-}
-
 // clusterOf is the configured cluster range, else the node's own pod range
 // (a single node's pods are all in it).
 func clusterOf(cluster netip.Prefix, podCIDR *net.IPNet) netip.Prefix {
@@ -165,5 +177,5 @@ func clusterOf(cluster netip.Prefix, podCIDR *net.IPNet) netip.Prefix {
 		return cluster
 	}
 	ones, _ := podCIDR.Mask.Size()
-	return netip.PrefixFrom(addrOf(podCIDR.IP.Mask(podCIDR.Mask)), ones)
+	return netip.PrefixFrom(addrOf(podCIDR.IP), ones).Masked()
 }

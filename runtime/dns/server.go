@@ -37,6 +37,7 @@ type Server struct {
 	ttl        uint32
 	log        *slog.Logger
 	serial     uint32
+	factory    informers.SharedInformerFactory // shared, or nil for Serve's own
 
 	ix      *index
 	fwd     *forwarder
@@ -70,6 +71,14 @@ func WithTTL(ttl uint32) Option {
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Server) { s.log = l }
+}
+
+// WithInformers makes the server watch Services and EndpointSlices through
+// factory, which others on the node (the service proxy) share, instead of a
+// factory of its own. Its owner shuts it down; it should strip managed
+// fields, as the server's own does.
+func WithInformers(factory informers.SharedInformerFactory) Option {
+	return func(s *Server) { s.factory = factory }
 }
 
 // New returns a Server that reads Services and EndpointSlices through
@@ -124,16 +133,23 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 	s.fwd = newForwarder(upstreams)
 	s.baseCtx = ctx
 
-	informerCtx, stopInformers := context.WithCancel(ctx)
-	defer stopInformers()
-	factory := informers.NewSharedInformerFactory(s.client, 0)
+	// A shared factory runs as long as its owner's ctx; an own one stops
+	// with Serve.
+	factory, informerCtx := s.factory, ctx
+	if factory == nil {
+		var stopInformers context.CancelFunc
+		informerCtx, stopInformers = context.WithCancel(ctx)
+		// The index keeps its own compact copy; the caches need no
+		// managed fields.
+		factory = informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(stripManagedFields))
+		defer factory.Shutdown()
+		defer stopInformers() // before Shutdown, which waits for the informers
+	}
 	synced, err := s.watch(factory)
 	if err != nil {
 		return err
 	}
 	factory.Start(informerCtx.Done())
-	defer factory.Shutdown()
-	defer stopInformers() // before Shutdown, which waits for the informers
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		if ctx.Err() != nil {
 			return nil
@@ -185,28 +201,26 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 func (s *Server) watch(factory informers.SharedInformerFactory) ([]cache.InformerSynced, error) {
 	svcs := factory.Core().V1().Services().Informer()
 	slices := factory.Discovery().V1().EndpointSlices().Informer()
-	for _, inf := range []cache.SharedIndexInformer{svcs, slices} {
-		// The index keeps its own compact copy; the caches need no
-		// managed fields.
-		if err := inf.SetTransform(stripManagedFields); err != nil {
-			return nil, fmt.Errorf("dns: informer transform: %w", err)
-		}
-	}
-	if _, err := svcs.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	svcReg, err := svcs.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.onService(obj, false) },
 		UpdateFunc: func(_, obj any) { s.onService(obj, false) },
 		DeleteFunc: func(obj any) { s.onService(obj, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("dns: service handler: %w", err)
 	}
-	if _, err := slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	sliceReg, err := slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.onSlice(obj, false) },
 		UpdateFunc: func(_, obj any) { s.onSlice(obj, false) },
 		DeleteFunc: func(obj any) { s.onSlice(obj, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("dns: endpointslice handler: %w", err)
 	}
-	return []cache.InformerSynced{svcs.HasSynced, slices.HasSynced}, nil
+	// The index is built by these handlers: synced once they have seen
+	// every object, which on a shared, already running informer comes
+	// after the informer's own sync.
+	return []cache.InformerSynced{svcReg.HasSynced, sliceReg.HasSynced}, nil
 }
 
 func stripManagedFields(obj any) (any, error) {

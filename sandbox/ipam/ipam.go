@@ -78,8 +78,13 @@ func New(dir, podCIDR string) (*Allocator, error) {
 
 // Gateway is the bridge address of the range, with the range's prefix
 // length, ready to be put on the bridge.
-func (a *Allocator) Gateway() net.IPNet {
-	return net.IPNet{IP: uintToIP(ipToUint(a.network.IP) + 1), Mask: a.network.Mask}
+func (a *Allocator) Gateway() net.IPNet { return Gateway(&a.network) }
+
+// Gateway is the bridge address of the pod range cidr: its first host, with
+// the range's prefix length.
+func Gateway(cidr *net.IPNet) net.IPNet {
+	network := cidr.IP.Mask(cidr.Mask)
+	return net.IPNet{IP: uintToIP(ipToUint(network) + 1), Mask: cidr.Mask}
 }
 
 // Network is the whole pod range.
