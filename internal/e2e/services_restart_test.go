@@ -11,13 +11,40 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
-func deref(b *bool) any {
+// logChanges logs each pod or EndpointSlice w reports, with the time, until
+// the returned function stops it.
+func logChanges(t *testing.T, w watch.Interface) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			var what string
+			switch o := ev.Object.(type) {
+			case *corev1.Pod:
+				what = "pod " + o.Name + ": " + podSummary(o)
+			case *discoveryv1.EndpointSlice:
+				var b strings.Builder
+				for _, e := range o.Endpoints {
+					fmt.Fprintf(&b, "%v ready=%s serving=%s term=%s; ", e.Addresses, boolString(e.Conditions.Ready), boolString(e.Conditions.Serving), boolString(e.Conditions.Terminating))
+				}
+				what = "slice: " + b.String()
+			default:
+				continue
+			}
+			t.Logf("%s %s %s", time.Now().Format("15:04:05.000"), ev.Type, what)
+		}
+	}()
+	return func() { w.Stop(); <-done }
+}
+
+func boolString(b *bool) string {
 	if b == nil {
-		return nil
+		return "nil"
 	}
-	return *b
+	return fmt.Sprint(*b)
 }
 
 // TestServicesAgentKill9: while clients on the node keep requesting through
@@ -91,34 +118,18 @@ spec:
 		return get()
 	}
 	load := StartLoad(paced, paced, paced)
-	w, err := n.Client.DiscoveryV1().EndpointSlices(ns).Watch(context.Background(), metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
+	// What the restart does to the pods and the Service's endpoints, for
+	// a failure to show.
+	sliceWatch, err := n.Client.DiscoveryV1().EndpointSlices(ns).Watch(context.Background(), metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Stop()
-	go func() {
-		for ev := range w.ResultChan() {
-			if s, ok := ev.Object.(*discoveryv1.EndpointSlice); ok {
-				var b strings.Builder
-				for _, e := range s.Endpoints {
-					fmt.Fprintf(&b, "%v ready=%v serving=%v term=%v; ", e.Addresses, deref(e.Conditions.Ready), deref(e.Conditions.Serving), deref(e.Conditions.Terminating))
-				}
-				t.Logf("%s slice %s: %s", time.Now().Format("15:04:05.000"), ev.Type, b.String())
-			}
-		}
-	}()
-	pw, err := n.Client.CoreV1().Pods(ns).Watch(context.Background(), metav1.ListOptions{})
+	defer logChanges(t, sliceWatch)()
+	podWatch, err := n.Client.CoreV1().Pods(ns).Watch(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pw.Stop()
-	go func() {
-		for ev := range pw.ResultChan() {
-			if p, ok := ev.Object.(*corev1.Pod); ok {
-				t.Logf("%s pod %s %s: %s", time.Now().Format("15:04:05.000"), p.Name, ev.Type, podSummary(p))
-			}
-		}
-	}()
+	defer logChanges(t, podWatch)()
 	t.Logf("%s kill", time.Now().Format("15:04:05.000"))
 	n.KillAgent(t)
 	time.Sleep(2 * time.Second)
