@@ -25,7 +25,7 @@ deps:
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/wasmkube
-	$(GO) build -trimpath -ldflags '-s -w' -o bin/wasmkube-sandbox ./cmd/wasmkube-sandbox
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/wasmkube-sandbox ./cmd/wasmkube-sandbox
 
 run: deps build
 	./$(BIN) up --data-dir $(DATA_DIR)

@@ -4,7 +4,7 @@
 // namespace and cgroup; it outlives the agent. "compile" fills the node's
 // compilation cache for a new image in a short-lived process.
 //
-//	wasmkube-sandbox serve --socket S --cache-dir D
+//	wasmkube-sandbox serve --socket S --cache-dir D [--preload-module M --preload-digest D]
 //	wasmkube-sandbox compile --module M --digest D --cache-dir C
 //
 // It links neither containerd nor Kubernetes' libraries, so that it stays
@@ -45,7 +45,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: wasmkube-sandbox serve --socket S --cache-dir D\n       wasmkube-sandbox compile --module M --digest D --cache-dir C")
+	fmt.Fprintln(os.Stderr, "usage: wasmkube-sandbox serve --socket S --cache-dir D [--preload-module M --preload-digest D]\n       wasmkube-sandbox compile --module M --digest D --cache-dir C")
 	os.Exit(2)
 }
 
@@ -54,13 +54,22 @@ func serve(log *slog.Logger, args []string) error {
 	socket := fs.String("socket", "", "Unix socket the agent dials")
 	cacheDir := fs.String("cache-dir", "", "the node's compilation cache directory")
 	grace := fs.Duration("stop-grace", 10*time.Second, "grace of each running guest on SIGTERM")
+	preloadModule := fs.String("preload-module", "", "module file to load while no container exists (a sandbox started ahead of its pod)")
+	preloadDigest := fs.String("preload-digest", "", "image digest of --preload-module")
 	_ = fs.Parse(args)
 	if *socket == "" {
 		return fmt.Errorf("--socket is required")
 	}
+	cfg := server.Config{Socket: *socket, CacheDir: *cacheDir, Log: log, StopGrace: *grace}
+	if *preloadModule != "" {
+		if *preloadDigest == "" {
+			return fmt.Errorf("--preload-module needs --preload-digest")
+		}
+		cfg.Preload = &server.Preload{Module: *preloadModule, Digest: *preloadDigest}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return server.Serve(ctx, server.Config{Socket: *socket, CacheDir: *cacheDir, Log: log, StopGrace: *grace})
+	return server.Serve(ctx, cfg)
 }
 
 func compile(args []string) error {

@@ -26,6 +26,7 @@ type agentFlags struct {
 	// from the agent's own under `agent`.
 	clusterCIDR, serviceCIDR string
 	sandboxBinary            string
+	warmSandboxes            int
 	kubeletPort              int
 	maxPods                  int
 	logMaxSize               string
@@ -44,6 +45,7 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 	f.StringVar(&a.logMaxSize, "container-log-max-size", "10Mi", "size at which a container's log file is rotated")
 	f.IntVar(&a.logMaxFiles, "container-log-max-files", oci.DefaultLogMaxFiles, "most log files kept per container, the current one included")
 	f.StringVar(&a.sandboxBinary, "sandbox-binary", "", "wasmkube-sandbox executable that runs pods' wasm containers (default: beside this binary, then in PATH)")
+	f.IntVar(&a.warmSandboxes, "wasm-warm-sandboxes", agent.DefaultWarmSandboxes, "wasm sandbox processes kept started ahead of their pods, each with the module of one of the images started last already loaded (0 keeps none)")
 	d := images.DefaultGCPolicy
 	f.IntVar(&a.imageGC.HighThresholdPercent, "image-gc-high-threshold", d.HighThresholdPercent, "disk usage percent of containerd's filesystem at which unused images are removed; 100 disables image garbage collection")
 	f.IntVar(&a.imageGC.LowThresholdPercent, "image-gc-low-threshold", d.LowThresholdPercent, "disk usage percent image garbage collection brings the disk down to")
@@ -62,7 +64,11 @@ func (a *agentFlags) config(dataDir string) (agent.Config, error) {
 		KubeletPort:       a.kubeletPort,
 		ImageGC:           &a.imageGC,
 		SandboxBinary:     a.sandboxBinary,
+		WarmSandboxes:     a.warmSandboxes,
 		MaxPods:           a.maxPods,
+	}
+	if a.warmSandboxes < 0 {
+		return cfg, fmt.Errorf("--wasm-warm-sandboxes must not be negative, not %d", a.warmSandboxes)
 	}
 	if a.maxPods <= 0 {
 		return cfg, fmt.Errorf("--max-pods must be positive, not %d", a.maxPods)

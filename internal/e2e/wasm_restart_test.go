@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmkube/wasmkube/sandbox/wasmhost"
 )
 
 // wasmDeployment is a Deployment of the wasm test server, runtime class
@@ -37,31 +39,28 @@ spec:
 `, name, replicas, wasmImage)
 }
 
-// sandboxProcesses maps each running wasmkube-sandbox process of the agent
-// data directory dir to its pid, by the socket on its command line.
-func sandboxProcesses(t *testing.T, dir string) map[string]int {
+// sandboxProcesses maps the socket of each pod's sandbox process in the
+// agent data directory dir to the pid the process answers with on it.
+// Sandboxes kept warm for pods to come have no pod yet and are left out.
+func sandboxProcesses(t testing.TB, dir string) map[string]int {
 	t.Helper()
-	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	socks, err := filepath.Glob(filepath.Join(dir, "wasm", "sandboxes", "*.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]int{}
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
+	for _, sock := range socks {
+		if strings.HasPrefix(filepath.Base(sock), "warm-") {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := wasmhost.Dial(ctx, sock)
+		cancel()
 		if err != nil {
 			continue
 		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) < 4 || filepath.Base(args[0]) != "wasmkube-sandbox" || args[1] != "serve" {
-			continue
-		}
-		for i, a := range args {
-			if a == "--socket" && i+1 < len(args) && strings.HasPrefix(args[i+1], dir+"/") {
-				var pid int
-				fmt.Sscanf(filepath.Base(filepath.Dir(p)), "%d", &pid)
-				out[args[i+1]] = pid
-			}
-		}
+		out[sock] = c.Pid()
+		c.Close()
 	}
 	return out
 }

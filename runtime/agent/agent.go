@@ -73,6 +73,9 @@ type Config struct {
 	// pod's wasm containers; "" looks beside the agent's own executable,
 	// then in PATH.
 	SandboxBinary string
+	// WarmSandboxes is how many wasm sandboxes are kept started ahead of
+	// their pods (wasmpod.Config.WarmSandboxes).
+	WarmSandboxes int
 	// MaxPods is the node's pods capacity (kubelet's --max-pods); 0 is
 	// upstream's default, 110.
 	MaxPods int
@@ -229,6 +232,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	}
 	wasm, wasmErr := newWasmRuntime(ctx, wasmErr, sandboxBin, wasmStore, cfg, dir)
 	wasmRT.Store(wasm)
+	if wasm != nil {
+		defer wasm.Close()
+	}
 	manager, cgm, rt, err := newPodManager(client, cc, wasmpod.Mux{Wasm: wasm, WasmErr: wasmErr}, cfg, dir, name, nodeAgent.NodeIP(), cidr)
 	if err != nil {
 		return err

@@ -15,6 +15,10 @@ import (
 // sandboxBinaryName is the executable that hosts a pod's wasm containers.
 const sandboxBinaryName = "wasmkube-sandbox"
 
+// DefaultWarmSandboxes is how many wasm sandboxes a node keeps started
+// ahead of their pods: one for each of the two images started last.
+const DefaultWarmSandboxes = 2
+
 // sandboxBinary finds the wasm sandbox executable: the configured one, or
 // the one beside the agent's own executable (as make build leaves them),
 // or one in PATH. Without it the node runs OCI containers only.
@@ -46,7 +50,7 @@ func newWasmRuntime(ctx context.Context, unavailable error, sandboxBin string, s
 	}
 	rt, err := wasmpod.New(ctx, wasmpod.Config{
 		Dir: wasmDir(dir), SandboxBinary: sandboxBin, Modules: wasmModules{store: store, dir: wasmModulesDir(dir)},
-		LogRotation: logRotation(cfg), Log: cfg.Log,
+		LogRotation: logRotation(cfg), WarmSandboxes: cfg.WarmSandboxes, Log: cfg.Log,
 	})
 	if err != nil {
 		cfg.Log.Error("agent: this node runs no wasm containers", "err", err)

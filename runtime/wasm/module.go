@@ -38,14 +38,16 @@ type Module struct {
 }
 
 // CompileOption configures a Module.
-type CompileOption func(*Module)
+type CompileOption func(*compileOptions)
+
+type compileOptions struct{ memoryLimit int64 }
 
 // WithMemoryLimit caps the module's linear memory at limit bytes (a
 // container's resources.limits.memory), rounded down to whole 64 KiB pages.
 // A guest asking for more is refused the memory; if it then fails, the Run
 // ends OOMKilled.
 func WithMemoryLimit(limit int64) CompileOption {
-	return func(m *Module) { m.memoryLimit = limit }
+	return func(o *compileOptions) { o.memoryLimit = limit }
 }
 
 // Compile compiles the module bin of the image digest, or loads the code
@@ -55,21 +57,9 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 	if !IsWasm(bin) {
 		return nil, fmt.Errorf("image %s: not a WebAssembly module (no \\0asm magic)", digest)
 	}
-	m := &Module{digest: digest}
-	for _, o := range opts {
-		o(m)
-	}
-	limitPages := uint32(0)
-	if m.memoryLimit != 0 {
-		if m.memoryLimit < pageSize {
-			return nil, fmt.Errorf("memory limit %d is less than one 64 KiB page: %w", m.memoryLimit, ErrMemoryLimit)
-		}
-		pages := m.memoryLimit / pageSize
-		if pages > 65536 {
-			pages = 65536
-		}
-		m.memoryLimit = pages * pageSize
-		limitPages = uint32(pages)
+	var o compileOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	cache, err := r.cache(digest)
 	if err != nil {
@@ -85,7 +75,7 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 		// Cancelling a Run's context stops its guest, even in a loop.
 		WithCloseOnContextDone(true)
 	before := cacheEntries(r.CacheDir(digest))
-	m.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
+	m := &Module{digest: digest, rt: wazero.NewRuntimeWithConfig(ctx, cfg)}
 	// wasisock's WASI is wazero's for every guest without a socket table
 	// (WithSockets), so every module gets it.
 	if _, err := wasisock.Instantiate(ctx, m.rt); err != nil {
@@ -118,22 +108,41 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 	}
 	after := cacheEntries(r.CacheDir(digest))
 	m.fromCache = before > 0 && after == before
-	if limitPages != 0 {
-		// WASI commands export their memory (the host functions use it).
-		mems := m.compiled.ExportedMemories()
-		for _, mem := range m.compiled.ImportedMemories() {
-			mod, name, _ := mem.Import()
-			mems[mod+"."+name] = mem
-		}
-		for name, mem := range mems {
-			if mem.Min() > limitPages {
-				m.Close(ctx)
-				return nil, fmt.Errorf("memory %q needs %d bytes, limit %d: %w",
-					name, int64(mem.Min())*pageSize, m.memoryLimit, ErrMemoryLimit)
-			}
-		}
+	if err := m.LimitMemory(o.memoryLimit); err != nil {
+		m.Close(ctx)
+		return nil, err
 	}
 	return m, nil
+}
+
+// LimitMemory sets the module's memory limit, as WithMemoryLimit does at
+// Compile, for a module compiled before its container's limit was known
+// (a sandbox started ahead of its pod). Call it before the first Run. A
+// module whose memory's declared minimum exceeds limit is refused with
+// ErrMemoryLimit; it keeps its earlier limit.
+func (m *Module) LimitMemory(limit int64) error {
+	if limit == 0 {
+		m.memoryLimit = 0
+		return nil
+	}
+	if limit < pageSize {
+		return fmt.Errorf("memory limit %d is less than one 64 KiB page: %w", limit, ErrMemoryLimit)
+	}
+	pages := min(limit/pageSize, 65536)
+	// WASI commands export their memory (the host functions use it).
+	mems := m.compiled.ExportedMemories()
+	for _, mem := range m.compiled.ImportedMemories() {
+		mod, name, _ := mem.Import()
+		mems[mod+"."+name] = mem
+	}
+	for name, mem := range mems {
+		if int64(mem.Min()) > pages {
+			return fmt.Errorf("memory %q needs %d bytes, limit %d: %w",
+				name, int64(mem.Min())*pageSize, pages*pageSize, ErrMemoryLimit)
+		}
+	}
+	m.memoryLimit = pages * pageSize
+	return nil
 }
 
 // compileShared compiles bin in m's runtime, then maps the code wazero

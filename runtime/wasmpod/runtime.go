@@ -50,7 +50,11 @@ type Config struct {
 	Modules       ModuleFinder
 	// LogRotation bounds each container's log, as for OCI containers.
 	LogRotation oci.LogRotation
-	Log         *slog.Logger
+	// WarmSandboxes is how many sandbox processes the runtime keeps
+	// started ahead of their pods, each with the module of one of the
+	// images started last already loaded; 0 keeps none.
+	WarmSandboxes int
+	Log           *slog.Logger
 }
 
 // Runtime runs wasm containers, one sandbox process per pod.
@@ -60,6 +64,7 @@ type Runtime struct {
 	// hierarchies are the host's cgroup hierarchies, for the sandboxes'
 	// cgroups.
 	hierarchies []cgroups.Hierarchy
+	pool        *warmPool // nil without WarmSandboxes
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandboxProc // by shim group: the pod uid
@@ -99,14 +104,22 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := r.adopt(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.WarmSandboxes > 0 {
+		r.pool = newWarmPool(cfg.WarmSandboxes, r.launcher(), cfg.Log)
+	}
 	return r, nil
 }
+
+// Close ends the sandboxes kept warm. The pods' sandboxes keep running:
+// they outlive the agent.
+func (r *Runtime) Close() { r.pool.close() }
 
 func sandboxesDir(dir string) string { return filepath.Join(dir, "sandboxes") }
 func cacheDir(dir string) string     { return filepath.Join(dir, "cache") }
 
 // ForgetImage removes the code compiled for an image that is gone.
 func (r *Runtime) ForgetImage(digest string) error {
+	r.pool.forget(digest)
 	if err := r.compiler.forget(digest); err != nil {
 		return fmt.Errorf("wasmpod: compiled code of image %s: %w", digest, err)
 	}
@@ -164,7 +177,7 @@ func (r *Runtime) Create(ctx context.Context, s oci.Spec) error {
 		return fmt.Errorf("wasmpod: create %s: %w", s.ID, err)
 	}
 	spec := hostSpec(s, m, r.cfg.LogRotation)
-	return r.withSandbox(ctx, s, func(sb *sandboxProc) error {
+	return r.withSandbox(ctx, s, m, func(sb *sandboxProc) error {
 		if err := sb.client.Create(ctx, spec); err != nil {
 			return fmt.Errorf("wasmpod: create %s: %w", s.ID, err)
 		}

@@ -49,7 +49,7 @@ const maxSocketPath = 107
 // withSandbox runs fn with the pod's sandbox process, starting it if the
 // pod has none. fn runs under the sandbox's lock, so a concurrent Remove
 // of the pod's last container cannot shut the process down under it.
-func (r *Runtime) withSandbox(ctx context.Context, s oci.Spec, fn func(*sandboxProc) error) error {
+func (r *Runtime) withSandbox(ctx context.Context, s oci.Spec, m Module, fn func(*sandboxProc) error) error {
 	for {
 		r.mu.Lock()
 		sb, ok := r.sandboxes[s.ShimGroup]
@@ -65,7 +65,7 @@ func (r *Runtime) withSandbox(ctx context.Context, s oci.Spec, fn func(*sandboxP
 			continue
 		}
 		if sb.client == nil {
-			if err := r.start(ctx, sb, s); err != nil {
+			if err := r.start(ctx, sb, s, m); err != nil {
 				sb.closed = true
 				sb.mu.Unlock()
 				r.forget(sb)
@@ -87,8 +87,8 @@ func (r *Runtime) forget(sb *sandboxProc) {
 }
 
 // start starts the pod's sandbox process, or dials the one an earlier
-// agent left.
-func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec) error {
+// agent left, or takes a warm one of m's image from the pool.
+func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec, m Module) error {
 	sock := socketPath(r.cfg.Dir, sb.group)
 	if len(sock) > maxSocketPath {
 		return fmt.Errorf("wasmpod: socket path %s is longer than %d bytes: use a shorter data directory", sock, maxSocketPath)
@@ -116,53 +116,90 @@ func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec) error 
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("wasmpod: stale socket: %w", err)
 	}
-	logFile, err := os.OpenFile(filepath.Join(sandboxesDir(r.cfg.Dir), sb.group+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	defer r.pool.want(m)
+	if w := r.pool.take(m.ImageDigest); w != nil {
+		err := r.adoptWarm(ctx, sb, s.NetnsPath, w)
+		if err == nil {
+			return nil
+		}
+		r.cfg.Log.Warn("wasmpod: a warm sandbox could not be taken: starting one", "pod", sb.group, "err", err)
+	}
+	cmd, exited, err := r.launcher().launch(sb.group, s.NetnsPath, sb.cgroup)
 	if err != nil {
-		return fmt.Errorf("wasmpod: sandbox log: %w", err)
+		return fmt.Errorf("wasmpod: start the sandbox process of pod %s: %w", sb.group, err)
+	}
+	sb.client, err = dialNew(ctx, sock, exited)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("wasmpod: sandbox process of pod %s (log %s): %w", sb.group, logPath(r.cfg.Dir, sb.group), err)
+	}
+	return nil
+}
+
+// launcher starts sandbox processes.
+type launcher struct {
+	binary, dir string // dir: the runtime's, DIR/wasm
+}
+
+func (r *Runtime) launcher() launcher { return launcher{binary: r.cfg.SandboxBinary, dir: r.cfg.Dir} }
+
+func logPath(dir, name string) string {
+	return filepath.Join(sandboxesDir(dir), name+".log")
+}
+
+// launch starts a sandbox process serving on the socket of name, in the
+// network namespace at netns ("" for the agent's) and in cgroup (nil for
+// the agent's), with extra arguments for serve.
+func (l launcher) launch(name, netns string, cgroup *cgroups.Cgroup, extra ...string) (*exec.Cmd, <-chan error, error) {
+	logFile, err := os.OpenFile(logPath(l.dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox log: %w", err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(r.cfg.SandboxBinary, "serve", "--socket", sock, "--cache-dir", cacheDir(r.cfg.Dir))
+	args := append([]string{"serve", "--socket", socketPath(l.dir, name), "--cache-dir", cacheDir(l.dir)}, extra...)
+	cmd := exec.Command(l.binary, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A session of its own, and no parent-death signal: the process and
 	// its guests outlive the agent.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if sb.cgroup != nil {
-		if dir, ok := sb.cgroup.UnifiedDir(); ok {
+	if cgroup != nil {
+		if dir, ok := cgroup.UnifiedDir(); ok {
 			// On cgroup2 it starts in its cgroup: nothing it allocates is
 			// ever charged to the agent's.
 			cg, err := os.Open(dir)
 			if err != nil {
-				return fmt.Errorf("wasmpod: sandbox cgroup: %w", err)
+				return nil, nil, fmt.Errorf("sandbox cgroup: %w", err)
 			}
 			defer cg.Close()
 			cmd.SysProcAttr.UseCgroupFD = true
 			cmd.SysProcAttr.CgroupFD = int(cg.Fd())
 		}
 	}
-	launch := cmd.Start
-	if s.NetnsPath != "" {
+	start := cmd.Start
+	if netns != "" {
 		// The child is forked from the thread that entered the namespace,
 		// so all of it lives there.
-		launch = func() error { return network.Do(s.NetnsPath, cmd.Start) }
+		start = func() error { return network.Do(netns, cmd.Start) }
 	}
-	if err := launch(); err != nil {
-		return fmt.Errorf("wasmpod: start the sandbox process of pod %s: %w", sb.group, err)
+	if err := start(); err != nil {
+		return nil, nil, err
 	}
 	exited := reap(cmd)
-	if sb.cgroup != nil {
+	if cgroup != nil {
 		// The v1 hierarchies of a hybrid host (cpu among them) have no
 		// CLONE_INTO_CGROUP.
-		if err := sb.cgroup.Add(cmd.Process.Pid); err != nil {
+		if err := cgroup.Add(cmd.Process.Pid); err != nil {
 			_ = cmd.Process.Kill()
-			return fmt.Errorf("wasmpod: sandbox process of pod %s: %w", sb.group, err)
+			return nil, nil, err
 		}
 	}
-	sb.client, err = dialNew(ctx, sock, exited)
-	if err != nil {
-		_ = cmd.Process.Kill()
-		return fmt.Errorf("wasmpod: sandbox process of pod %s (log %s): %w", sb.group, logFile.Name(), err)
-	}
-	return nil
+	return cmd, exited, nil
+}
+
+// removeFiles removes the socket and log of the sandbox called name.
+func (l launcher) removeFiles(name string) {
+	_ = os.Remove(socketPath(l.dir, name))
+	_ = os.Remove(logPath(l.dir, name))
 }
 
 // dialNew waits for a new process to answer on its socket.
@@ -265,7 +302,7 @@ func (r *Runtime) adopt(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("wasmpod: %w", err)
 	}
-	for _, sock := range socks {
+	for _, sock := range r.stopWarmLeftovers(ctx, socks) {
 		group := strings.TrimSuffix(filepath.Base(sock), ".sock")
 		c, err := wasmhost.Dial(ctx, sock)
 		if err != nil {

@@ -109,6 +109,12 @@ func (c *Client) List(ctx context.Context) ([]State, error) {
 
 // Shutdown asks the process to exit once no container runs; it refuses
 // new containers from then on.
+// Enter moves a sandbox that has no container yet into the network
+// namespace pinned at netns.
+func (c *Client) Enter(ctx context.Context, netns string) error {
+	return c.do(ctx, http.MethodPost, PathEnter, EnterRequest{Netns: netns}, nil)
+}
+
 func (c *Client) Shutdown(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, PathShutdown, nil, nil)
 }

@@ -106,11 +106,12 @@ type sandbox struct {
 	waitErr error
 }
 
-// startSandbox runs the binary's serve command and dials it.
-func startSandbox(t testing.TB, a artifacts) (*sandbox, *wasmhost.Client) {
+// startSandbox runs the binary's serve command, with extra flags, and
+// dials it.
+func startSandbox(t testing.TB, a artifacts, extra ...string) (*sandbox, *wasmhost.Client) {
 	t.Helper()
 	s := &sandbox{socket: filepath.Join(t.TempDir(), "sandbox.sock"), stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(a.bin, "serve", "--socket", s.socket, "--cache-dir", a.cache)
+	s.cmd = exec.Command(a.bin, append([]string{"serve", "--socket", s.socket, "--cache-dir", a.cache}, extra...)...)
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -22,12 +22,20 @@ import (
 //	POST   /v1/containers/{id}/stop  StopRequest -> State
 //	DELETE /v1/containers/{id}
 //	POST   /v1/containers/{id}/exec  ExecRequest, upgraded to frames
+//	POST   /v1/enter                 EnterRequest
 //	POST   /v1/shutdown
 const (
 	PathPing       = "/v1/ping"
 	PathContainers = "/v1/containers"
+	PathEnter      = "/v1/enter"
 	PathShutdown   = "/v1/shutdown"
 )
+
+// EnterRequest moves a sandbox started ahead of its pod, which has no
+// container yet, into the pod's network namespace.
+type EnterRequest struct {
+	Netns string `json:"netns"` // path of the namespace, as pinned
+}
 
 // ExecUpgrade is the Upgrade token of an exec request: the server answers
 // 101 Switching Protocols and both sides then speak frames.

@@ -60,32 +60,15 @@ func (h *host) create(ctx context.Context, spec wasmhost.ContainerSpec) (wasmhos
 	}
 	c := &container{h: h, spec: spec, exited: make(chan struct{})}
 	c.st = wasmhost.State{ID: spec.ID, Labels: spec.Labels, Status: wasmhost.Created, Pid: h.pid, LogPath: spec.LogPath}
-	bin, err := os.ReadFile(spec.Module)
-	if err != nil {
-		return wasmhost.State{}, statusErr(http.StatusBadRequest, "read module: %v", err)
-	}
-	start := time.Now()
-	m, err := h.rt.Compile(ctx, spec.Digest, bin, wasm.WithMemoryLimit(spec.MemoryLimit))
-	bin = nil
+	m, err := h.module(ctx, spec)
 	switch {
 	case errors.Is(err, wasm.ErrMemoryLimit):
 		c.noFit = err.Error()
 	case err != nil:
-		return wasmhost.State{}, statusErr(http.StatusBadRequest, "container %q: %v", spec.ID, err)
+		return wasmhost.State{}, err
 	default:
 		c.module = m
-		shared, savingErr := m.SharedCode()
-		h.log.Info("module ready", "id", spec.ID, "digest", spec.Digest, "fromCache", m.FromCache(),
-			"sharedCodeBytes", shared, "took", time.Since(start))
-		if savingErr != nil {
-			// The module runs the same, only this sandbox takes more
-			// memory (a private copy of the code, say).
-			h.log.Warn("module memory not reduced", "id", spec.ID, "digest", spec.Digest, "err", savingErr)
-		}
 	}
-	// The module's bytes and the compiler's garbage are gone: give their
-	// pages back, an idle sandbox should hold little more than the code.
-	debug.FreeOSMemory()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, dup := h.containers[spec.ID]; dup {
@@ -94,6 +77,44 @@ func (h *host) create(ctx context.Context, spec wasmhost.ContainerSpec) (wasmhos
 	}
 	h.containers[spec.ID] = c
 	return c.st, nil
+}
+
+// module is the spec's module with its memory limit: the preloaded one
+// if it is of the spec's image, else compiled (or loaded from the cache).
+func (h *host) module(ctx context.Context, spec wasmhost.ContainerSpec) (*wasm.Module, error) {
+	start := time.Now()
+	if m := h.takePreloaded(ctx, spec.Digest); m != nil {
+		if err := m.LimitMemory(spec.MemoryLimit); err != nil {
+			_ = m.Close(ctx)
+			return nil, err
+		}
+		h.log.Info("module ready", "id", spec.ID, "digest", spec.Digest, "preloaded", true, "took", time.Since(start))
+		return m, nil
+	}
+	bin, err := os.ReadFile(spec.Module)
+	if err != nil {
+		return nil, statusErr(http.StatusBadRequest, "read module: %v", err)
+	}
+	m, err := h.rt.Compile(ctx, spec.Digest, bin, wasm.WithMemoryLimit(spec.MemoryLimit))
+	switch {
+	case errors.Is(err, wasm.ErrMemoryLimit):
+		return nil, err
+	case err != nil:
+		return nil, statusErr(http.StatusBadRequest, "container %q: %v", spec.ID, err)
+	}
+	shared, savingErr := m.SharedCode()
+	h.log.Info("module ready", "id", spec.ID, "digest", spec.Digest, "fromCache", m.FromCache(),
+		"sharedCodeBytes", shared, "took", time.Since(start))
+	if savingErr != nil {
+		// The module runs the same, only this sandbox takes more
+		// memory (a private copy of the code, say).
+		h.log.Warn("module memory not reduced", "id", spec.ID, "digest", spec.Digest, "err", savingErr)
+	}
+	// The module's bytes and the compiler's garbage are gone: give their
+	// pages back, an idle sandbox should hold little more than the code.
+	bin = nil
+	debug.FreeOSMemory()
+	return m, nil
 }
 
 func validate(spec wasmhost.ContainerSpec) error {

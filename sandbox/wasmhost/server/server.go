@@ -29,6 +29,9 @@ type Config struct {
 	// StopGrace is the grace each running guest gets when ctx ends; 0 is
 	// 10 seconds.
 	StopGrace time.Duration
+	// Preload, for a sandbox started before its pod exists, is the
+	// module to load while it waits.
+	Preload *Preload
 }
 
 // host is the state of one sandbox process.
@@ -39,6 +42,7 @@ type host struct {
 
 	mu           sync.Mutex
 	containers   map[string]*container
+	preload      *preloading // nil unless started with Config.Preload
 	shuttingDown bool
 	idle         chan struct{} // signalled when a container ends while shutting down
 }
@@ -79,6 +83,9 @@ func Serve(ctx context.Context, cfg Config) error {
 		pid:        os.Getpid(),
 		containers: map[string]*container{},
 		idle:       make(chan struct{}, 1),
+	}
+	if cfg.Preload != nil {
+		h.startPreload(*cfg.Preload)
 	}
 	srv := &http.Server{Handler: h.routes(), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
@@ -159,6 +166,7 @@ func (h *host) closeAll() {
 		c.close(ctx)
 		delete(h.containers, id)
 	}
+	h.closePreload(ctx)
 	_ = h.rt.Close(ctx)
 }
 
@@ -257,6 +265,16 @@ func (h *host) routes() http.Handler {
 	handle("POST "+wasmhost.PathContainers+"/{id}/exec", withContainer(func(w http.ResponseWriter, r *http.Request, c *container) (any, error) {
 		return h.exec(w, r, c)
 	}))
+	handle("POST "+wasmhost.PathEnter, func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		var req wasmhost.EnterRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		if req.Netns == "" {
+			return nil, statusErr(http.StatusBadRequest, "netns is required")
+		}
+		return nil, h.enter(req.Netns)
+	})
 	handle("POST "+wasmhost.PathShutdown, func(http.ResponseWriter, *http.Request) (any, error) {
 		h.mu.Lock()
 		h.shuttingDown = true
