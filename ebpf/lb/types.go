@@ -61,7 +61,9 @@ type Backend struct {
 }
 
 // Service is what one frontend does: pick one of Backends at random. With no
-// backends, connections are refused (ECONNREFUSED) and packets dropped.
+// backends, connections are refused (ECONNREFUSED) and packets dropped; from
+// outside (ScopeExternal), every packet is answered with an ICMP port
+// unreachable, which the client sees as ECONNREFUSED too.
 type Service struct {
 	Backends []Backend
 	// AffinityTimeout, when not zero, keeps a client on the backend it got
