@@ -94,4 +94,9 @@ type NodeConfig struct {
 	ClusterCIDR netip.Prefix
 	// ServiceCIDR is never masqueraded.
 	ServiceCIDR netip.Prefix
+	// PodCIDR is this node's own pod range. Outside traffic whose backend
+	// is beyond it (on another node) is source NATed to NodeIP, so that
+	// the reply comes back through this node; backends in it (and NodeIP)
+	// see the client's address. Unset, every backend counts as local.
+	PodCIDR netip.Prefix
 }
