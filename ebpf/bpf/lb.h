@@ -87,6 +87,12 @@ struct node_config {
 	__be32 cluster_mask;
 	__be32 service_net;
 	__be32 service_mask;
+	/* This node's own pods: pod_net/pod_mask. Outside traffic to a
+	 * backend beyond it (or the node IP) is source NATed to the node, so
+	 * that its replies come back here; a mask of 0 makes every backend
+	 * local. */
+	__be32 pod_net;
+	__be32 pod_mask;
 	__u32 pad;
 };
 

@@ -3,11 +3,20 @@
  * tc programs for the node's interface (TCX ingress and egress).
  *
  * ingress: packets from outside to a SCOPE_EXTERNAL frontend are sent to a
- *          backend (destination NAT, the client's address is kept), and
- *          replies to masqueraded pod traffic are sent back to the pod.
+ *          backend (destination NAT, the client's address is kept), or
+ *          refused with an ICMP port unreachable when it has none; replies
+ *          to masqueraded pod traffic are sent back to the pod.
  * egress:  replies of those backends get the frontend back as their source,
  *          and pod traffic leaving the cluster network is masqueraded as the
  *          node's address.
+ *
+ * A backend that is not on this node (outside its pod range) would answer
+ * the client straight from its own node, past the translation back: such
+ * flows are also source NATed to the node's address (on egress, after the
+ * kernel has routed the translated packet towards the backend's node), so
+ * their replies come back here, get the client as destination on ingress
+ * (as masqueraded replies do), are routed out again and get the frontend
+ * as source on egress.
  *
  * Only IPv4 TCP and UDP are touched, and ICMP echo for masquerading (its
  * identifier stands in for the port: the request's source port, the reply's
@@ -66,6 +75,15 @@ struct endpoint {
 	__u16 pad;
 };
 
+/* Where a service flow goes: its backend and, for a backend on another
+ * node, the node port its packets leave with (0: the client's address is
+ * kept). The layout is an endpoint's, with its padding put to use. */
+struct ct_target {
+	__be32 addr;
+	__be16 port;
+	__be16 nat_port;
+};
+
 /*
  * Service flows. Keyed by the client's packet as it arrives
  * (client -> frontend), the value is the backend it goes to; keyed by the
@@ -76,7 +94,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 131072);
 	__type(key, struct flow);
-	__type(value, struct endpoint);
+	__type(value, struct ct_target);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tc_ct_fwd SEC(".maps");
 
@@ -93,7 +111,8 @@ struct {
  * (pod -> remote) and holds the node port it was given; tc_snat_rev is keyed
  * by the remote's reply (remote -> node_ip:nat port) and holds the pod's
  * address and port. A NAT port is unique per remote address and port, so the
- * same port serves many remotes.
+ * same port serves many remotes. Service flows to a backend on another node
+ * are in them too, the client in the pod's place.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -280,33 +299,88 @@ static __always_inline int pick_backend(const struct svc_value *svc,
 	return 0;
 }
 
+#include "refuse.h"
+
+static __always_inline int in_net(__be32 addr, __be32 net, __be32 mask)
+{
+	return mask && (addr & mask) == net;
+}
+
+/*
+ * Gives a new flow a node port: rev is its reply (remote -> node_ip, dport
+ * to be chosen) and orig the address and port the reply goes back to. The
+ * flow's own port (want) is kept when it is in the range and free.
+ */
+static __always_inline int nat_port(struct flow *rev,
+				    const struct endpoint *orig, __be16 want)
+{
+	__u16 port = bpf_ntohs(want);
+	int i;
+
+	for (i = 0; i < NAT_PORT_TRIES; i++) {
+		if (i > 0 || port < NAT_PORT_MIN)
+			port = NAT_PORT_MIN + bpf_get_prandom_u32() %
+						      (NAT_PORT_MAX - NAT_PORT_MIN + 1);
+		rev->dport = bpf_htons(port);
+		if (bpf_map_update_elem(&tc_snat_rev, rev, orig, BPF_NOEXIST) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Whether addr is on this node: no source NAT for outside traffic to it. */
+static __always_inline int local_backend(const struct node_config *cfg,
+					 __be32 addr)
+{
+	return !cfg || !cfg->pod_mask || addr == cfg->node_ip ||
+	       in_net(addr, cfg->pod_net, cfg->pod_mask);
+}
+
 /* Destination NAT of a packet to an external frontend. */
 static __always_inline int service_in(struct __sk_buff *skb, struct pkt *p,
 				      const struct svc_value *svc)
 {
-	struct endpoint *ep, be_ep = {}, fe = {.addr = p->f.daddr,
-					       .port = p->f.dport};
-	struct flow rev;
+	struct ct_target *ep, ct = {};
+	struct endpoint fe = {.addr = p->f.daddr, .port = p->f.dport};
+	struct endpoint client = {.addr = p->f.saddr, .port = p->f.sport};
+	struct node_config *cfg;
+	struct flow rev, snat_rev;
 	struct backend_value be;
 
 	if (svc->count == 0)
-		return TC_ACT_SHOT;
+		return refuse(skb, p);
 
+	cfg = node_config();
 	ep = bpf_map_lookup_elem(&tc_ct_fwd, &p->f);
 	if (ep) {
-		be_ep = *ep;
+		ct = *ep;
 	} else {
 		if (pick_backend(svc, p->f.saddr, &be) < 0)
 			return TC_ACT_SHOT;
-		be_ep.addr = be.addr;
-		be_ep.port = be.port;
-		bpf_map_update_elem(&tc_ct_fwd, &p->f, &be_ep, BPF_ANY);
+		ct.addr = be.addr;
+		ct.port = be.port;
+	}
+	if (cfg)
+		snat_rev = (struct flow){
+			.saddr = ct.addr,
+			.daddr = cfg->node_ip,
+			.sport = ct.port,
+			.dport = ct.nat_port,
+			.proto = p->f.proto,
+		};
+	if (!ep) {
+		if (!local_backend(cfg, ct.addr)) {
+			if (!cfg || nat_port(&snat_rev, &client, p->f.sport) < 0)
+				return TC_ACT_SHOT;
+			ct.nat_port = snat_rev.dport;
+		}
+		bpf_map_update_elem(&tc_ct_fwd, &p->f, &ct, BPF_ANY);
 	}
 
 	rev = (struct flow){
-		.saddr = be_ep.addr,
+		.saddr = ct.addr,
 		.daddr = p->f.saddr,
-		.sport = be_ep.port,
+		.sport = ct.port,
 		.dport = p->f.sport,
 		.proto = p->f.proto,
 	};
@@ -314,8 +388,18 @@ static __always_inline int service_in(struct __sk_buff *skb, struct pkt *p,
 	if (!ep || !bpf_map_lookup_elem(&tc_ct_rev, &rev))
 		bpf_map_update_elem(&tc_ct_rev, &rev, &fe, BPF_ANY);
 
-	if (rewrite(skb, p, 1, be_ep.addr, be_ep.port) < 0)
+	if (rewrite(skb, p, 1, ct.addr, ct.port) < 0)
 		return TC_ACT_SHOT;
+
+	/* Source NAT happens on egress, once the kernel has routed the packet
+	 * (from the node's own address it would be a martian here); it finds
+	 * the flow, as it arrives there, in tc_snat. */
+	if (ct.nat_port && cfg && !bpf_map_lookup_elem(&tc_snat, &p->f)) {
+		struct endpoint out = {.addr = cfg->node_ip, .port = ct.nat_port};
+
+		bpf_map_update_elem(&tc_snat_rev, &snat_rev, &client, BPF_ANY);
+		bpf_map_update_elem(&tc_snat, &p->f, &out, BPF_ANY);
+	}
 	return TC_ACT_UNSPEC;
 }
 
@@ -363,20 +447,19 @@ int tc_ingress(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
-static __always_inline int in_net(__be32 addr, __be32 net, __be32 mask)
-{
-	return mask && (addr & mask) == net;
-}
-
 /* The flags byte of a TCP header (offset 13). */
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK_BIT 0x10
 
-/* Masquerade a pod's packet as the node; 0 when it is not to be. */
+/*
+ * Source NAT of a packet leaving as the node: of a flow in tc_snat (nat,
+ * masqueraded or a service flow to another node), or a pod's new flow.
+ */
 static __always_inline int snat_out(struct __sk_buff *skb, struct pkt *p,
-				    const struct node_config *cfg)
+				    const struct node_config *cfg,
+				    struct endpoint *nat)
 {
-	struct endpoint *nat, out = {.addr = cfg->node_ip};
+	struct endpoint out = {.addr = cfg->node_ip};
 	struct endpoint pod = {.addr = p->f.saddr, .port = p->f.sport};
 	struct flow rev = {
 		.saddr = p->f.daddr,
@@ -384,12 +467,10 @@ static __always_inline int snat_out(struct __sk_buff *skb, struct pkt *p,
 		.sport = p->f.dport,
 		.proto = p->f.proto,
 	};
-	__u16 sport = bpf_ntohs(p->f.sport);
-	int i;
 
-	nat = bpf_map_lookup_elem(&tc_snat, &p->f);
 	if (nat) {
 		out = *nat;
+		rev.daddr = out.addr;
 		rev.dport = out.port;
 		if (!bpf_map_lookup_elem(&tc_snat_rev, &rev))
 			bpf_map_update_elem(&tc_snat_rev, &rev, &pod, BPF_ANY);
@@ -408,19 +489,7 @@ static __always_inline int snat_out(struct __sk_buff *skb, struct pkt *p,
 			    TCP_FLAG_SYN)
 				return TC_ACT_UNSPEC;
 		}
-		for (i = 0; i < NAT_PORT_TRIES; i++) {
-			__u16 port = sport;
-
-			if (i > 0 || port < NAT_PORT_MIN)
-				port = NAT_PORT_MIN +
-				       bpf_get_prandom_u32() %
-					       (NAT_PORT_MAX - NAT_PORT_MIN + 1);
-			rev.dport = bpf_htons(port);
-			if (bpf_map_update_elem(&tc_snat_rev, &rev, &pod,
-						BPF_NOEXIST) == 0)
-				break;
-		}
-		if (i == NAT_PORT_TRIES)
+		if (nat_port(&rev, &pod, p->f.sport) < 0)
 			return TC_ACT_SHOT;
 		out.port = rev.dport;
 		bpf_map_update_elem(&tc_snat, &p->f, &out, BPF_ANY);
@@ -435,7 +504,7 @@ SEC("tcx/egress")
 int tc_egress(struct __sk_buff *skb)
 {
 	struct pkt p = {};
-	struct endpoint *fe;
+	struct endpoint *fe, *nat;
 	struct node_config *cfg;
 
 	if (parse(skb, &p, 1) < 0)
@@ -449,11 +518,16 @@ int tc_egress(struct __sk_buff *skb)
 	}
 
 	cfg = node_config();
-	if (!cfg || !in_net(p.f.saddr, cfg->cluster_net, cfg->cluster_mask) ||
+	if (!cfg)
+		return TC_ACT_UNSPEC;
+	nat = bpf_map_lookup_elem(&tc_snat, &p.f);
+	if (nat)
+		return snat_out(skb, &p, cfg, nat);
+	if (!in_net(p.f.saddr, cfg->cluster_net, cfg->cluster_mask) ||
 	    in_net(p.f.daddr, cfg->cluster_net, cfg->cluster_mask) ||
 	    in_net(p.f.daddr, cfg->service_net, cfg->service_mask))
 		return TC_ACT_UNSPEC;
-	return snat_out(skb, &p, cfg);
+	return snat_out(skb, &p, cfg, NULL);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -33,17 +35,49 @@ type Datapath struct {
 	ids    idAllocator
 }
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger logs what Open had to repair, such as pinned maps of an older
+// layout it replaced.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.log = l }
+}
+
 // Open loads the socket programs and creates their maps under pinDir, or
 // reuses the maps pinned there by an earlier agent, entries included, so a
 // restart neither drops nor rewrites what is programmed. bpffs is mounted
 // at /sys/fs/bpf when nothing is mounted there.
-func Open(pinDir string) (*Datapath, error) {
+//
+// A pinned map whose layout no longer matches the programs (pinned by an
+// older version) is replaced by an empty one, and logged: the agent writes
+// the node config and reconciles every frontend when it starts, and the
+// affinity and reverse-translation entries it loses are remade by new
+// connections.
+func Open(pinDir string, opt ...Option) (*Datapath, error) {
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, f := range opt {
+		f(&o)
+	}
 	if err := ensurePinDir(pinDir); err != nil {
 		return nil, fmt.Errorf("open datapath: %w", err)
 	}
 	d := &Datapath{pinDir: pinDir}
 	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}
-	if err := loadSockObjects(&d.objs, opts); err != nil {
+	err := loadSockObjects(&d.objs, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		replaced, rmErr := unpinIncompatible(pinDir)
+		if rmErr != nil {
+			return nil, fmt.Errorf("load socket programs: %w (and replace the stale maps: %v)", err, rmErr)
+		}
+		o.log.Warn("lb: replaced pinned maps of an older layout with empty ones", "pinDir", pinDir, "maps", replaced)
+		err = loadSockObjects(&d.objs, opts)
+	}
+	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("load socket programs: %+v", verr)
@@ -55,6 +89,40 @@ func Open(pinDir string) (*Datapath, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// unpinIncompatible removes the maps pinned in pinDir that the socket
+// programs' maps (every lb_* map) cannot use, and names them.
+func unpinIncompatible(pinDir string) ([]string, error) {
+	spec, err := loadSock()
+	if err != nil {
+		return nil, err
+	}
+	var replaced []string
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		path := filepath.Join(pinDir, name)
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return replaced, fmt.Errorf("load pinned %s: %w", name, err)
+		}
+		incompatible := ms.Compatible(m)
+		m.Close()
+		if incompatible == nil {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return replaced, fmt.Errorf("unpin %s: %w", name, err)
+		}
+		replaced = append(replaced, fmt.Sprintf("%s (%v)", name, incompatible))
+	}
+	slices.Sort(replaced)
+	return replaced, nil
 }
 
 // PinDir is the bpffs directory holding the maps and links.

@@ -158,6 +158,9 @@ func writeNodeConfig(m *ebpf.Map, cfg NodeConfig) error {
 	if v.ServiceNet, v.ServiceMask, err = tcNet(cfg.ServiceCIDR); err != nil {
 		return fmt.Errorf("service CIDR: %w", err)
 	}
+	if v.PodNet, v.PodMask, err = tcNet(cfg.PodCIDR); err != nil {
+		return fmt.Errorf("pod CIDR: %w", err)
+	}
 	if err := m.Put(uint32(0), &v); err != nil {
 		return fmt.Errorf("write node config: %w", err)
 	}

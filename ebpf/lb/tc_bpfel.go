@@ -41,6 +41,13 @@ type tcBackendValue struct {
 	Pad  uint16
 }
 
+type tcCtTarget struct {
+	_       structs.HostLayout
+	Addr    uint32
+	Port    uint16
+	NatPort uint16
+}
+
 type tcEndpoint struct {
 	_    structs.HostLayout
 	Addr uint32
@@ -65,6 +72,8 @@ type tcNodeConfig struct {
 	ClusterMask uint32
 	ServiceNet  uint32
 	ServiceMask uint32
+	PodNet      uint32
+	PodMask     uint32
 	Pad         uint32
 }
 

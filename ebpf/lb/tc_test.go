@@ -132,8 +132,8 @@ func TestTCNodePort(t *testing.T) {
 	})
 
 	t.Run("no backends", func(t *testing.T) {
-		// Its packets are dropped: the connection cannot be made.
-		c, err := dialWithin(t, tp.outside, "tcp4", hostPort(topoNodeIP, 30011), 500*time.Millisecond)
+		// Refused (TestTCRefuseWithoutBackends looks closer).
+		c, err := dialWithin(t, tp.outside, "tcp4", hostPort(topoNodeIP, 30011), 5*time.Second)
 		if err == nil {
 			c.Close()
 			t.Fatal("connected to a frontend without backends")

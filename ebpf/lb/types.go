@@ -61,7 +61,9 @@ type Backend struct {
 }
 
 // Service is what one frontend does: pick one of Backends at random. With no
-// backends, connections are refused (ECONNREFUSED) and packets dropped.
+// backends, connections are refused (ECONNREFUSED) and packets dropped; from
+// outside (ScopeExternal), every packet is answered with an ICMP port
+// unreachable, which the client sees as ECONNREFUSED too.
 type Service struct {
 	Backends []Backend
 	// AffinityTimeout, when not zero, keeps a client on the backend it got
@@ -92,4 +94,9 @@ type NodeConfig struct {
 	ClusterCIDR netip.Prefix
 	// ServiceCIDR is never masqueraded.
 	ServiceCIDR netip.Prefix
+	// PodCIDR is this node's own pod range. Outside traffic whose backend
+	// is beyond it (on another node) is source NATed to NodeIP, so that
+	// the reply comes back through this node; backends in it (and NodeIP)
+	// see the client's address. Unset, every backend counts as local.
+	PodCIDR netip.Prefix
 }

@@ -35,6 +35,7 @@ type serviceNetwork struct {
 	gateway  netip.Addr // the bridge's address: the DNS server's
 	cluster  netip.Prefix
 	services netip.Prefix
+	podCIDR  netip.Prefix // this node's own pods
 	bridge   string
 }
 
@@ -93,7 +94,7 @@ func openDatapath(cfg Config, sn serviceNetwork) (_ *lb.Datapath, err error) {
 	if bpfDir == "" {
 		bpfDir = DefaultBPFDir
 	}
-	dp, err := lb.Open(filepath.Join(bpfDir, sn.nodeName))
+	dp, err := lb.Open(filepath.Join(bpfDir, sn.nodeName), lb.WithLogger(cfg.Log))
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +110,7 @@ func openDatapath(cfg Config, sn serviceNetwork) (_ *lb.Datapath, err error) {
 	if err := dp.AttachCgroup(root); err != nil {
 		return nil, err
 	}
-	if err := dp.SetNodeConfig(lb.NodeConfig{NodeIP: sn.nodeIP, ClusterCIDR: sn.cluster, ServiceCIDR: sn.services}); err != nil {
+	if err := dp.SetNodeConfig(lb.NodeConfig{NodeIP: sn.nodeIP, ClusterCIDR: sn.cluster, ServiceCIDR: sn.services, PodCIDR: sn.podCIDR}); err != nil {
 		return nil, err
 	}
 	ifname, err := interfaceOf(sn.nodeIP)
@@ -176,6 +177,11 @@ func clusterOf(cluster netip.Prefix, podCIDR *net.IPNet) netip.Prefix {
 	if cluster.IsValid() {
 		return cluster
 	}
-	ones, _ := podCIDR.Mask.Size()
-	return netip.PrefixFrom(addrOf(podCIDR.IP), ones).Masked()
+	return prefixOf(podCIDR)
+}
+
+// prefixOf converts an IPv4 network.
+func prefixOf(n *net.IPNet) netip.Prefix {
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(addrOf(n.IP), ones).Masked()
 }
