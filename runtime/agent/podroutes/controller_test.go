@@ -28,11 +28,11 @@ func TestRoutesAgainstAPIServer(t *testing.T) {
 		"198.51.100.64/28 via 192.0.2.51 dev eth0 proto 4",
 	}
 
-	createNode(t, cs, "n1", "198.51.100.0/28", "192.0.2.1")   // this node
-	createNode(t, cs, "n2", "198.51.100.16/28", "192.0.2.2")  // a neighbour
+	createNode(t, cs, "n1", "198.51.100.0/28", "192.0.2.1")    // this node
+	createNode(t, cs, "n2", "198.51.100.16/28", "192.0.2.2")   // a neighbour
 	createNode(t, cs, "n3", "198.51.100.32/28", "203.0.113.9") // not on the segment
-	createNode(t, cs, "n4", "", "192.0.2.4")                  // no pod range yet
-	createNode(t, cs, "n5", "198.51.100.64/28", "192.0.2.5")  // its range is routed by someone else
+	createNode(t, cs, "n4", "", "192.0.2.4")                   // no pod range yet
+	createNode(t, cs, "n5", "198.51.100.64/28", "192.0.2.5")   // its range is routed by someone else
 
 	stop := startController(t, cs, WithNodeName("n1"), WithNetlink(n.h))
 	n2 := "198.51.100.16/28 via 192.0.2.2 dev eth0 proto 119"
