@@ -16,6 +16,7 @@ import (
 	"github.com/wasmkube/wasmkube/control/controllers/framework"
 	"github.com/wasmkube/wasmkube/ebpf/lb"
 	"github.com/wasmkube/wasmkube/ebpf/proxy"
+	"github.com/wasmkube/wasmkube/runtime/agent/podroutes"
 	"github.com/wasmkube/wasmkube/runtime/dns"
 	"github.com/wasmkube/wasmkube/sandbox/cgroups"
 )
@@ -43,7 +44,8 @@ type serviceNetwork struct {
 // cgroup2 root, tc programs on the node IP's interface), starts the service
 // proxy that programs it, and the node's DNS server with its endpoint in
 // the kube-dns Service. The proxy and the DNS server share one watch of
-// Services and EndpointSlices.
+// Services and EndpointSlices; the routes to other nodes' pods are kept
+// from a watch of Nodes through the same factory.
 func startServices(ctx context.Context, wg *sync.WaitGroup, client kubernetes.Interface, cfg Config, sn serviceNetwork) error {
 	log := cfg.Log
 	dp, err := openDatapath(cfg, sn)
@@ -65,6 +67,15 @@ func startServices(ctx context.Context, wg *sync.WaitGroup, client kubernetes.In
 	users.Go(func() {
 		if err := srv.Serve(ctx, addr); err != nil && ctx.Err() == nil {
 			log.Error("agent: DNS server stopped", "addr", addr, "err", err)
+		}
+	})
+	// Routes to the other nodes' pod ranges (host-gw) watch Nodes
+	// through the same factory.
+	routes := podroutes.New(client, podroutes.WithNodeName(sn.nodeName), podroutes.WithLogger(log),
+		podroutes.WithInformers(factory))
+	users.Go(func() {
+		if err := routes.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("agent: pod routes stopped", "err", err)
 		}
 	})
 	wg.Go(func() {
