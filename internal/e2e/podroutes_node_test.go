@@ -31,8 +31,12 @@ func TestPodRoutes(t *testing.T) {
 	suffix := networktest.RandHex(t, 3)
 	var k [1]byte
 	copy(k[:], suffix)
-	base := 16 * (int(k[0]) % 15) // a /28 of TEST-NET-1
-	nodeIP, peerIP := fmt.Sprintf("192.0.2.%d", base+1), fmt.Sprintf("192.0.2.%d", base+2)
+	// A /28 of the upper half of TEST-NET-3: never the machine's own
+	// network (which may be any documentation range, TEST-NET-1 on the
+	// test machines), nor the outside host or LoadBalancer pool of
+	// TestServices (TEST-NET-2, 203.0.113.16/28).
+	base := 128 + 16*(int(k[0])%8)
+	nodeIP, peerIP := fmt.Sprintf("203.0.113.%d", base+1), fmt.Sprintf("203.0.113.%d", base+2)
 	ns, hostEnd, peer := "wkrt-"+suffix, "wkr"+suffix, "wkrp"+suffix
 	run := func(args ...string) {
 		t.Helper()
