@@ -26,6 +26,8 @@ import (
 type linearMemory struct {
 	limit   uint64 // bytes; 0 is none
 	refused atomic.Bool
+	// image, if any, is placed in the memory before the guest runs.
+	image *memoryImage
 
 	mu       sync.Mutex
 	reserved []byte // the mapping, nil for a Go slice
@@ -65,7 +67,19 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 		l.refused.Store(true)
 		return nil
 	}
-	l.sized = true
+	if !l.sized {
+		l.sized = true
+		buf := l.grow(size)
+		if buf != nil && l.image != nil && !l.image.place(buf, l.reserved != nil) {
+			return nil
+		}
+		return buf
+	}
+	return l.grow(size)
+}
+
+// grow gives the memory size bytes.
+func (l *linearMemory) grow(size uint64) []byte {
 	switch {
 	case size <= uint64(len(l.buf)):
 		l.buf = l.buf[:size]

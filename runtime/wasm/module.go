@@ -33,6 +33,9 @@ type Module struct {
 	// dataView maps the merged data segments of the image, shared by
 	// every sandbox; read only when an instance starts.
 	dataView []byte
+	// image is placed in every instance's memory in place of the data
+	// segments, if the module's data allowed it (see memoryImage).
+	image    *memoryImage
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 }
@@ -95,7 +98,19 @@ func (r *Runtime) Compile(ctx context.Context, digest string, bin []byte, opts .
 	if dir := r.CacheDir(digest); dir != "" {
 		dataDir = filepath.Join(dir, sharedDirName)
 	}
-	view, _, _, err := mergeDataSegments(m.compiled, dataDir)
+	image, err := newMemoryImage(m.compiled, dataDir)
+	if err != nil {
+		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("map data into memory: %w", err))
+	}
+	if image != nil {
+		m.image = image
+		// Released once the Module is unreachable, as dataView below.
+		runtime.AddCleanup(m, func(im *memoryImage) { im.close() }, image)
+	}
+	var view []byte
+	if image == nil {
+		view, _, _, err = mergeDataSegments(m.compiled, dataDir)
+	}
 	if err != nil {
 		m.savingErr = errors.Join(m.savingErr, fmt.Errorf("merge data segments: %w", err))
 	}

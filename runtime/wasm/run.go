@@ -146,7 +146,7 @@ func (m *Module) Run(ctx context.Context, opts ...RunOption) (Result, error) {
 		// functions look the table up in it.
 		ctx = wasisock.WithTable(ctx, c.sockets)
 	}
-	mem := &linearMemory{limit: uint64(m.memoryLimit)}
+	mem := &linearMemory{limit: uint64(m.memoryLimit), image: m.image}
 	// Deferred before the instance's close, so run after it.
 	defer mem.release()
 	ctx = experimental.WithMemoryAllocator(ctx, mem)
@@ -155,10 +155,14 @@ func (m *Module) Run(ctx context.Context, opts ...RunOption) (Result, error) {
 		return Result{}, fmt.Errorf("instantiate module of image %s: %w", m.digest, err)
 	}
 	defer mod.Close(context.WithoutCancel(ctx))
+	// The data are in the instance's memory now: the pages read to copy
+	// them leave this process (they stay in the page cache for the next
+	// start).
 	if m.dataView != nil {
-		// The data are in the instance's memory now: their pages leave
-		// this process (they stay in the page cache for the next start).
 		_ = unix.Madvise(m.dataView, unix.MADV_DONTNEED)
+	}
+	if m.image != nil {
+		_ = unix.Madvise(m.image.view, unix.MADV_DONTNEED)
 	}
 	start := mod.ExportedFunction("_start")
 	if start == nil {

@@ -10,9 +10,9 @@ import (
 )
 
 // TestSandboxesShareCode runs two sandboxes of one image: each maps the
-// image's compiled code r-xp, and its merged data segments read-only, from
-// the same files of the node's cache directory, and both guests serve
-// (idleSandbox checks an answer).
+// image's compiled code r-xp, and its data segments' pages into the guest's
+// memory privately (copy on write), from the same files of the node's
+// cache directory, and both guests serve (idleSandbox checks an answer).
 func TestSandboxesShareCode(t *testing.T) {
 	a := build(t)
 	codeDir := filepath.Join(a.cache, "sha256-app", "shared")
@@ -22,7 +22,7 @@ func TestSandboxesShareCode(t *testing.T) {
 		pid, _, stop := idleSandbox(t, a, a.app, appDigest)
 		defer stop()
 		path, size := mapping(t, pid, codeDir, "r-xp", ".code")
-		dataPath, _ := mapping(t, pid, codeDir, "r--s", ".data")
+		dataPath, _ := mapping(t, pid, codeDir, "rw-p", ".mem")
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
