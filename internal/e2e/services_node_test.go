@@ -179,6 +179,7 @@ kind: Service
 metadata:
   name: nobody
 spec:
+  type: NodePort
   selector: {app: nobody}
   ports:
   - {port: 80}
@@ -460,6 +461,19 @@ func testNoEndpointsRefused(t *testing.T, st *servicesTest) {
 	}
 	if _, err := st.clientGet(t, "http://nobody/"); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("from a pod to the endpoint-less Service: %v, want connection refused", err)
+	}
+	// From outside, through its NodePort: tc answers the SYN with an ICMP
+	// port unreachable, which the outside host's TCP reports as a refusal
+	// (a dropped SYN would be retried until the timeout).
+	nodePort := st.MustKubectl(t, "-n", st.ns, "get", "svc", "nobody", "-o", "jsonpath={.spec.ports[0].nodePort}")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := st.out.Dial(ctx, "tcp", net.JoinHostPort(OutsideNodeIP, strings.TrimSpace(nodePort)))
+	if err == nil {
+		conn.Close()
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("from outside to the endpoint-less Service's NodePort %s: %v, want connection refused", nodePort, err)
 	}
 }
 

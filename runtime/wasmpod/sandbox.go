@@ -33,6 +33,9 @@ type sandboxProc struct {
 	// cgroup is the process's, the leaf wasm-sandbox of the pod's; nil
 	// when it runs in the agent's.
 	cgroup *cgroups.Cgroup
+	// placed, for a warm sandbox taken by the pod, is closed once the
+	// process has moved into cgroup.
+	placed <-chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -265,6 +268,9 @@ func (r *Runtime) shutdownIfEmpty(ctx context.Context, sb *sandboxProc) error {
 	sb.client.Close()
 	_ = os.Remove(socketPath(r.cfg.Dir, sb.group))
 	if sb.cgroup != nil {
+		if sb.placed != nil {
+			<-sb.placed
+		}
 		if err := sb.cgroup.Remove(ctx); err != nil {
 			return fmt.Errorf("wasmpod: cgroup of the sandbox of pod %s: %w", sb.group, err)
 		}

@@ -109,8 +109,9 @@ func (c *Client) List(ctx context.Context) ([]State, error) {
 
 // Shutdown asks the process to exit once no container runs; it refuses
 // new containers from then on.
-// Enter moves a sandbox that has no container yet into the network
-// namespace pinned at netns.
+// Enter makes a sandbox started ahead of its pod, with no container yet,
+// the pod's: at normal priority, and in the network namespace pinned at
+// netns unless netns is "".
 func (c *Client) Enter(ctx context.Context, netns string) error {
 	return c.do(ctx, http.MethodPost, PathEnter, EnterRequest{Netns: netns}, nil)
 }

@@ -31,10 +31,13 @@ const (
 	PathShutdown   = "/v1/shutdown"
 )
 
-// EnterRequest moves a sandbox started ahead of its pod, which has no
-// container yet, into the pod's network namespace.
+// EnterRequest makes a sandbox started ahead of its pod, which has no
+// container yet, the pod's: at normal priority, in the pod's network
+// namespace.
 type EnterRequest struct {
-	Netns string `json:"netns"` // path of the namespace, as pinned
+	// Netns is the path of the namespace, as pinned; "" keeps the
+	// process's (a pod of the host's network).
+	Netns string `json:"netns,omitempty"`
 }
 
 // ExecUpgrade is the Upgrade token of an exec request: the server answers

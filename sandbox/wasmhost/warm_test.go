@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
-	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/wasmkube/wasmkube/sandbox/network"
 	"github.com/wasmkube/wasmkube/sandbox/network/networktest"
@@ -21,22 +20,30 @@ import (
 )
 
 // TestPreloadEnter: a sandbox started ahead of its pod, with the module of
-// an image preloaded, moves into a network namespace made by the test. The
-// container made from the preloaded module listens in that namespace only,
-// the process's own namespace is that one, and once a container exists the
-// sandbox refuses to move again.
+// an image preloaded at the lowest priority, moves into a network
+// namespace made by the test at normal priority. The container made from
+// the preloaded module listens in that namespace only, the process's own
+// namespace is that one, and once a container exists the sandbox refuses
+// to move again.
 func TestPreloadEnter(t *testing.T) {
 	a := build(t)
 	sb, c := startSandbox(t, a, "--preload-module", a.app, "--preload-digest", appDigest)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	nsPath := newNetns(t)
+	nsPath := networktest.Netns(t)
 
 	if err := c.Enter(ctx, filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("entering a namespace that does not exist succeeded")
 	}
+	pid := sb.cmd.Process.Pid
+	if nices := threadNices(t, pid); len(nices) < 2 || slices.ContainsFunc(nices, func(n int) bool { return n != 19 }) {
+		t.Errorf("nice values of the waiting sandbox's threads: %v, want all 19; log:\n%s", nices, sb.stderr.String())
+	}
 	if err := c.Enter(ctx, nsPath); err != nil {
 		t.Fatalf("enter: %v", err)
+	}
+	if nices := threadNices(t, pid); slices.ContainsFunc(nices, func(n int) bool { return n != 0 }) {
+		t.Errorf("nice values of the sandbox's threads after Enter: %v, want all 0", nices)
 	}
 	if got, want := nsInode(t, fmt.Sprintf("/proc/%d/ns/net", sb.cmd.Process.Pid)), nsInode(t, nsPath); got != want {
 		t.Errorf("sandbox process is in netns %d after Enter, want %d", got, want)
@@ -115,40 +122,29 @@ func TestPreloadMemoryLimit(t *testing.T) {
 	}
 }
 
-// newNetns makes a network namespace with loopback up, pinned under the
-// test's temporary directory, and removes it when the test ends.
-func newNetns(t *testing.T) string {
+// threadNices are the nice values of process pid's threads.
+func threadNices(t *testing.T, pid int) []int {
 	t.Helper()
-	name := "wkt-" + networktest.RandHex(t, 4)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name)
-	if err != nil {
-		t.Fatal(err)
+	var out []int
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Fields after the command name, which is in parentheses: nice
+		// is the 19th field of the line, the 17th after ")".
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		n, err := strconv.Atoi(f[16])
+		if err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+		out = append(out, n)
 	}
-	defer ns.Close()
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = netns.DeleteNamed(name) })
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err == nil {
-		err = h.LinkSetUp(lo)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join("/var/run/netns", name)
+	return out
 }
 
 func nsInode(t *testing.T, path string) uint64 {
@@ -178,4 +174,3 @@ func getIn(nsPath string, port int32) (string, error) {
 	defer client.CloseIdleConnections()
 	return get(client, port)
 }
-

@@ -270,9 +270,6 @@ func (h *host) routes() http.Handler {
 		if err := decode(r, &req); err != nil {
 			return nil, err
 		}
-		if req.Netns == "" {
-			return nil, statusErr(http.StatusBadRequest, "netns is required")
-		}
 		return nil, h.enter(req.Netns)
 	})
 	handle("POST "+wasmhost.PathShutdown, func(http.ResponseWriter, *http.Request) (any, error) {

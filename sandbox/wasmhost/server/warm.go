@@ -31,10 +31,18 @@ type preloading struct {
 	taken  bool // guarded by host.mu
 }
 
-// startPreload loads p's module from the node's compilation cache.
+// warmNice is the nice value of a sandbox waiting for its pod: loading
+// its module must not slow the pods starting meanwhile.
+const warmNice = 19
+
+// startPreload loads p's module from the node's compilation cache, at
+// the lowest priority until a pod takes the sandbox.
 func (h *host) startPreload(p Preload) {
 	pl := &preloading{digest: p.Digest, done: make(chan struct{})}
 	h.preload = pl
+	if err := setNice(warmNice); err != nil {
+		h.log.Warn("preloading at normal priority", "err", err)
+	}
 	go func() {
 		defer close(pl.done)
 		start := time.Now()
@@ -96,28 +104,45 @@ func (h *host) closePreload(ctx context.Context) {
 	}
 }
 
-// enter moves every thread of the process into the network namespace at
-// path, so that a sandbox started ahead of its pod lives in the pod's
-// namespace as one started there: its listeners, its guests' outbound
-// sockets and /proc/<pid>/ns/net. It is refused once a container exists,
-// whose sockets would stay behind.
+// enter makes a sandbox started ahead of its pod the pod's: back to
+// normal priority, and, unless path is "" (a pod of the host's network),
+// every thread of the process in the network namespace at path, so that
+// it lives there as one started there: its listeners, its guests'
+// outbound sockets and /proc/<pid>/ns/net. It is refused once a container
+// exists, whose sockets would stay behind.
 func (h *host) enter(path string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.containers) > 0 {
 		return statusErr(http.StatusConflict, "the sandbox has containers: it cannot change its network namespace")
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return statusErr(http.StatusBadRequest, "network namespace: %v", err)
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return statusErr(http.StatusBadRequest, "network namespace: %v", err)
+		}
+		defer f.Close()
+		// setns(2) moves only the calling thread; every thread of the Go
+		// runtime must follow, or a socket could be made on one left
+		// behind. AllThreadsSyscall needs a binary without cgo.
+		if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_SETNS, f.Fd(), unix.CLONE_NEWNET, 0); errno != 0 {
+			return statusErr(http.StatusInternalServerError, "enter network namespace %s: %v", path, errno)
+		}
 	}
-	defer f.Close()
-	// setns(2) moves only the calling thread; every thread of the Go
-	// runtime must follow, or a socket could be made on one left behind.
-	// AllThreadsSyscall needs a binary without cgo.
-	if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_SETNS, f.Fd(), unix.CLONE_NEWNET, 0); errno != 0 {
-		return statusErr(http.StatusInternalServerError, "enter network namespace %s: %v", path, errno)
+	if h.preload != nil {
+		if err := setNice(0); err != nil {
+			h.log.Warn("normal priority", "err", err)
+		}
 	}
-	h.log.Info("entered the pod's network namespace", "netns", path)
+	h.log.Info("taken by its pod", "netns", path)
+	return nil
+}
+
+// setNice sets the nice value of every thread: Linux keeps one per
+// thread, and threads inherit it from the thread that made them.
+func setNice(n int) error {
+	if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, 0, uintptr(n)); errno != 0 {
+		return fmt.Errorf("set nice %d: %w", n, errno)
+	}
 	return nil
 }
