@@ -38,6 +38,12 @@ struct svc_value {
  * the pod's own, and another namespace on this machine stands for another
  * host, whose packets the tc programs translate. */
 #define SVC_F_HOSTNS_ONLY 1
+/* The frontend is a NodePort on one of the node's own IPs: translated for
+ * sockets of the host's network namespace and for those of the node's pods
+ * (whose task is in the pods cgroup of node_config), which reach their own
+ * node's NodePorts as kube-proxy lets them. Other namespaces stand for other
+ * hosts, as with SVC_F_HOSTNS_ONLY. */
+#define SVC_F_NODE_ADDR 2
 
 struct backend_key {
 	__u32 id;
@@ -93,7 +99,12 @@ struct node_config {
 	 * local. */
 	__be32 pod_net;
 	__be32 pod_mask;
-	__u32 pad;
+	/* The cgroup (in the cgroup2 hierarchy) every pod of this node runs
+	 * under, and its depth below the root: SVC_F_NODE_ADDR frontends
+	 * are translated for sockets whose task descends from it. An id of 0
+	 * means no pods cgroup. */
+	__u32 pods_cgroup_level;
+	__u64 pods_cgroup_id;
 };
 
 struct {

@@ -22,6 +22,26 @@
 #define PICK_NONE 0
 #define PICK_OK 2
 
+/* node_pod says whether the calling task is one of the node's pods: in the
+ * pods cgroup of node_config or below it. */
+static __always_inline int node_pod(void)
+{
+	__u32 zero = 0;
+	struct node_config *cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	if (!cfg || !cfg->pods_cgroup_id)
+		return 0;
+	return bpf_get_current_ancestor_cgroup_id(cfg->pods_cgroup_level) == cfg->pods_cgroup_id;
+}
+
+/* own_node says whether a frontend on one of the node's own addresses means
+ * this node for the socket being connected. */
+static __always_inline int own_node(struct bpf_sock_addr *ctx, __u16 flags)
+{
+	if (bpf_get_netns_cookie(ctx) == bpf_get_netns_cookie(NULL))
+		return 1;
+	return (flags & SVC_F_NODE_ADDR) && node_pod();
+}
+
 static __always_inline int pick(struct bpf_sock_addr *ctx, struct backend_value *out)
 {
 	struct svc_key key = {
@@ -33,8 +53,7 @@ static __always_inline int pick(struct bpf_sock_addr *ctx, struct backend_value 
 	struct svc_value *svc = bpf_map_lookup_elem(&lb_services, &key);
 	if (!svc)
 		return PICK_NONE;
-	if ((svc->flags & SVC_F_HOSTNS_ONLY) &&
-	    bpf_get_netns_cookie(ctx) != bpf_get_netns_cookie(NULL))
+	if ((svc->flags & (SVC_F_HOSTNS_ONLY | SVC_F_NODE_ADDR)) && !own_node(ctx, svc->flags))
 		return PICK_NONE;
 	__u32 count = svc->count;
 	if (count == 0)

@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/wasmkube/wasmkube/sandbox/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -107,4 +109,23 @@ func Remove(pinDir string) error {
 		return fmt.Errorf("remove pins under %s: %w", pinDir, err)
 	}
 	return nil
+}
+
+// cgroupID returns the id of the cgroup at rel in the cgroup2 hierarchy (the
+// inode of its directory, which is what bpf_get_current_ancestor_cgroup_id
+// returns for it) and its depth below the root (0 for the root itself).
+func cgroupID(rel string) (id uint64, level uint32, err error) {
+	root, err := cgroups.Mountpoint()
+	if err != nil {
+		return 0, 0, err
+	}
+	rel = filepath.Clean("/" + rel)
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(root, rel), &st); err != nil {
+		return 0, 0, fmt.Errorf("cgroup %s: %w", rel, err)
+	}
+	if rel != "/" {
+		level = uint32(strings.Count(rel, "/"))
+	}
+	return st.Ino, level, nil
 }

@@ -278,6 +278,7 @@ func list(services, backends *ebpf.Map) ([]Entry, error) {
 		e := Entry{Frontend: k.frontend()}
 		e.AffinityTimeout = time.Duration(v.AffinityTimeout) * time.Second
 		e.HostOnly = v.Flags&svcHostOnly != 0
+		e.NodeAddr = v.Flags&svcNodeAddr != 0
 		for slot := uint32(0); slot < uint32(v.Count); slot++ {
 			if b, ok := bes[backendKey{ID: v.ID, Slot: slot}]; ok {
 				e.Backends = append(e.Backends, b.backend())

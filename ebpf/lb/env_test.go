@@ -118,10 +118,47 @@ type childResult struct {
 // run runs op in a child process inside the env's cgroup.
 func (e *testEnv) run(tb testing.TB, op childOp) []childResult {
 	tb.Helper()
+	return e.runIn(tb, e.cgFD, op)
+}
+
+// subCgroup makes the cgroup rel below the env's (and its parents), removed
+// at cleanup, and returns its path and an open descriptor for runIn.
+func (e *testEnv) subCgroup(tb testing.TB, rel string) (string, int) {
+	tb.Helper()
+	dir := filepath.Join(e.cgroup, rel)
+	var made []string // deepest first
+	for d := dir; d != e.cgroup; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		made = append(made, d)
+	}
+	// Cleanups run last first: register the top one first.
+	for i := len(made) - 1; i >= 0; i-- {
+		tb.Cleanup(func() {
+			if err := os.Remove(made[i]); err != nil {
+				tb.Error(err)
+			}
+		})
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Close(fd) })
+	return dir, fd
+}
+
+// runIn runs op in a child process inside the cgroup open as cgFD.
+func (e *testEnv) runIn(tb testing.TB, cgFD int, op childOp) []childResult {
+	tb.Helper()
 	spec, _ := json.Marshal(op)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLBChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: e.cgFD}
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgFD}
 	if op.Netns {
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
 	}

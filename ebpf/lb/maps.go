@@ -92,6 +92,9 @@ func encodeService(f Frontend, s Service) ([]backendValue, svcValue, error) {
 	if s.HostOnly && f.Scope != ScopeSocket {
 		return nil, svcValue{}, fmt.Errorf("frontend %v: only socket frontends can be host-only", f)
 	}
+	if s.NodeAddr && (f.Scope != ScopeSocket || s.HostOnly) {
+		return nil, svcValue{}, fmt.Errorf("frontend %v: only socket frontends that are not host-only can be node addresses", f)
+	}
 	if len(s.Backends) > math.MaxUint16 {
 		return nil, svcValue{}, fmt.Errorf("frontend %v: %d backends, at most %d", f, len(s.Backends), math.MaxUint16)
 	}
@@ -113,6 +116,9 @@ func encodeService(f Frontend, s Service) ([]backendValue, svcValue, error) {
 	val := svcValue{Count: uint16(len(bes)), AffinityTimeout: uint32(secs)}
 	if s.HostOnly {
 		val.Flags = svcHostOnly
+	}
+	if s.NodeAddr {
+		val.Flags = svcNodeAddr
 	}
 	return bes, val, nil
 }
@@ -227,5 +233,8 @@ func deleteAll[K any](m *ebpf.Map, keys []K) error {
 	return nil
 }
 
-// svcHostOnly is lb.h's SVC_F_HOSTNS_ONLY.
-const svcHostOnly = 1
+// The SVC_F_* flags of lb.h.
+const (
+	svcHostOnly = 1 // SVC_F_HOSTNS_ONLY
+	svcNodeAddr = 2 // SVC_F_NODE_ADDR
+)

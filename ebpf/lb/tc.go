@@ -161,6 +161,11 @@ func writeNodeConfig(m *ebpf.Map, cfg NodeConfig) error {
 	if v.PodNet, v.PodMask, err = tcNet(cfg.PodCIDR); err != nil {
 		return fmt.Errorf("pod CIDR: %w", err)
 	}
+	if cfg.PodsCgroup != "" {
+		if v.PodsCgroupId, v.PodsCgroupLevel, err = cgroupID(cfg.PodsCgroup); err != nil {
+			return fmt.Errorf("pods cgroup: %w", err)
+		}
+	}
 	if err := m.Put(uint32(0), &v); err != nil {
 		return fmt.Errorf("write node config: %w", err)
 	}

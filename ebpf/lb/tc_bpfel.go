@@ -66,15 +66,16 @@ type tcFlow struct {
 }
 
 type tcNodeConfig struct {
-	_           structs.HostLayout
-	NodeIp      uint32
-	ClusterNet  uint32
-	ClusterMask uint32
-	ServiceNet  uint32
-	ServiceMask uint32
-	PodNet      uint32
-	PodMask     uint32
-	Pad         uint32
+	_               structs.HostLayout
+	NodeIp          uint32
+	ClusterNet      uint32
+	ClusterMask     uint32
+	ServiceNet      uint32
+	ServiceMask     uint32
+	PodNet          uint32
+	PodMask         uint32
+	PodsCgroupLevel uint32
+	PodsCgroupId    uint64
 }
 
 type tcSockRevKey struct {

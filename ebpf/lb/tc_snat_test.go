@@ -186,7 +186,7 @@ func TestOpenReplacesIncompatiblePinnedMap(t *testing.T) {
 	d, err = Open(pinDir, WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
 	mustDo(t, "open over the old lb_config", err)
 	defer d.Close()
-	if got, want := d.Map(MapConfig).ValueSize(), uint32(32); got != want {
+	if got, want := d.Map(MapConfig).ValueSize(), uint32(40); got != want {
 		t.Fatalf("lb_config value size %d, want %d", got, want)
 	}
 	if !strings.Contains(logged.String(), MapConfig) {

@@ -76,6 +76,13 @@ type Service struct {
 	// a pod (127.0.0.1) or in another namespace standing for another host
 	// mean something else.
 	HostOnly bool
+	// NodeAddr frontends (socket scope) are NodePorts on one of the
+	// node's own IPs: translated for sockets of the host's network
+	// namespace and for the node's pods (tasks under
+	// NodeConfig.PodsCgroup), which reach their own node's NodePorts as
+	// with kube-proxy; other namespaces stand for other hosts. Not with
+	// HostOnly.
+	NodeAddr bool
 }
 
 // Entry is a programmed frontend read back from the maps.
@@ -99,4 +106,9 @@ type NodeConfig struct {
 	// the reply comes back through this node; backends in it (and NodeIP)
 	// see the client's address. Unset, every backend counts as local.
 	PodCIDR netip.Prefix
+	// PodsCgroup is the cgroup every pod of this node runs under, as a
+	// path in the cgroup2 hierarchy (for example "/wasmkube/node-1"); it
+	// must exist. Sockets of tasks below it are the node's pods for
+	// NodeAddr frontends. Empty, only the host's network namespace is.
+	PodsCgroup string
 }

@@ -66,9 +66,9 @@ func TestProxyAgainstAPIServer(t *testing.T) {
 	np := svc.Spec.Ports[0].NodePort
 	want := strings.Join([]string{
 		fmt.Sprintf("%s:80/TCP socket -> [%s:8080]", svc.Spec.ClusterIP, podIP),
-		fmt.Sprintf("127.0.0.1:%d/TCP socket -> [%s:8080]", np, podIP),
+		fmt.Sprintf("127.0.0.1:%d/TCP socket -> [%s:8080] host-only", np, podIP),
 		fmt.Sprintf("192.0.2.1:%d/TCP external -> [%s:8080]", np, podIP),
-		fmt.Sprintf("192.0.2.1:%d/TCP socket -> [%s:8080]", np, podIP),
+		fmt.Sprintf("192.0.2.1:%d/TCP socket -> [%s:8080] node-addr", np, podIP),
 	}, "\n")
 	testcluster.Eventually(t, 30*time.Second, "service programmed with its pod", func(context.Context) (bool, error) {
 		got := withoutAPIServer(dp.snapshot())

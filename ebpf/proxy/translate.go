@@ -81,12 +81,14 @@ func translate(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, n node) ma
 			add(ip, sp.Port, lb.ScopeSocket, internal())
 		}
 		if hasNodePort && sp.NodePort != 0 {
-			// The node's own addresses mean the node only from its own
-			// network namespace: in a pod 127.0.0.1 is the pod, and
+			// The node's own addresses mean the node from its own
+			// network namespace and, for its IPs, from its pods (as
+			// with kube-proxy); in a pod 127.0.0.1 is the pod, and
 			// another namespace is another host, whose packets tc sees.
 			hostOnly := func() lb.Service { s := cluster(); s.HostOnly = true; return s }
+			nodeAddr := func() lb.Service { s := cluster(); s.NodeAddr = true; return s }
 			for _, ip := range n.ips {
-				add(ip, sp.NodePort, lb.ScopeSocket, hostOnly())
+				add(ip, sp.NodePort, lb.ScopeSocket, nodeAddr())
 				add(ip, sp.NodePort, lb.ScopeExternal, external())
 			}
 			add(loopback, sp.NodePort, lb.ScopeSocket, hostOnly())
@@ -225,7 +227,9 @@ func slicePort(sp *corev1.ServicePort, ports []discoveryv1.EndpointPort) (uint16
 	return 0, false
 }
 
-// servicesEqual compares what a frontend does, backends in order.
+// servicesEqual compares what a frontend does, backends in order: a
+// frontend whose flags changed (an agent upgrade) is written again.
 func servicesEqual(a, b lb.Service) bool {
-	return a.AffinityTimeout == b.AffinityTimeout && slices.Equal(a.Backends, b.Backends)
+	return a.AffinityTimeout == b.AffinityTimeout && a.HostOnly == b.HostOnly && a.NodeAddr == b.NodeAddr &&
+		slices.Equal(a.Backends, b.Backends)
 }

@@ -66,6 +66,12 @@ func render(m map[lb.Frontend]lb.Service) string {
 		if s.AffinityTimeout != 0 {
 			line += " affinity=" + s.AffinityTimeout.String()
 		}
+		if s.HostOnly {
+			line += " host-only"
+		}
+		if s.NodeAddr {
+			line += " node-addr"
+		}
 		lines = append(lines, line)
 	}
 	sort.Strings(lines)
@@ -160,9 +166,9 @@ func TestTranslate(t *testing.T) {
 		slices: []*discoveryv1.EndpointSlice{slice("a", 8080, local, remote)},
 		want: []string{
 			"10.96.0.10:80/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080]",
-			"127.0.0.1:30080/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080]",
+			"127.0.0.1:30080/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080] host-only",
 			"192.0.2.1:30080/TCP external -> [10.244.0.5:8080 10.244.1.5:8080]",
-			"192.0.2.1:30080/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080]",
+			"192.0.2.1:30080/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080] node-addr",
 		},
 	}, {
 		name: "externalTrafficPolicy Local narrows external frontends only",
@@ -173,9 +179,9 @@ func TestTranslate(t *testing.T) {
 		slices: []*discoveryv1.EndpointSlice{slice("a", 8080, local, remote)},
 		want: []string{
 			"10.96.0.10:80/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080]",
-			"127.0.0.1:30080/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080]",
+			"127.0.0.1:30080/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080] host-only",
 			"192.0.2.1:30080/TCP external -> [10.244.0.5:8080]",
-			"192.0.2.1:30080/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080]",
+			"192.0.2.1:30080/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080] node-addr",
 			"198.51.100.7:80/TCP external -> [10.244.0.5:8080]",
 			"198.51.100.7:80/TCP socket -> [10.244.0.5:8080 10.244.1.5:8080]",
 		},
@@ -203,9 +209,9 @@ func TestTranslate(t *testing.T) {
 		slices: []*discoveryv1.EndpointSlice{slice("a", 8080, remote)},
 		want: []string{
 			"10.96.0.10:80/TCP socket -> [10.244.1.5:8080]",
-			"127.0.0.1:30081/TCP socket -> [10.244.1.5:8080]",
+			"127.0.0.1:30081/TCP socket -> [10.244.1.5:8080] host-only",
 			"192.0.2.1:30081/TCP external -> [10.244.1.5:8080]",
-			"192.0.2.1:30081/TCP socket -> [10.244.1.5:8080]",
+			"192.0.2.1:30081/TCP socket -> [10.244.1.5:8080] node-addr",
 			"203.0.113.4:80/TCP external -> [10.244.1.5:8080]",
 			"203.0.113.4:80/TCP socket -> [10.244.1.5:8080]",
 		},
@@ -254,7 +260,8 @@ func TestTranslateFrontendsDoNotShareBackends(t *testing.T) {
 		}
 	}
 	if !servicesEqual(lb.Service{AffinityTimeout: time.Second}, lb.Service{AffinityTimeout: time.Second, Backends: []lb.Backend{}}) ||
-		servicesEqual(lb.Service{}, lb.Service{Backends: slices.Clone(all[1])}) {
+		servicesEqual(lb.Service{}, lb.Service{Backends: slices.Clone(all[1])}) ||
+		servicesEqual(lb.Service{HostOnly: true}, lb.Service{NodeAddr: true}) {
 		t.Error("servicesEqual")
 	}
 }

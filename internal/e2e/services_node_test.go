@@ -48,6 +48,7 @@ func TestServices(t *testing.T) {
 		{"ExternalName", testExternalName},
 		{"SeedNodePortFromOutside", testNodePortFromOutside},
 		{"NodePortFromTheNode", testNodePortFromNode},
+		{"NodePortFromAPodThroughItsNodeIP", testNodePortFromPod},
 		{"ExternalTrafficPolicyLocal", testExternalTrafficLocal},
 		{"LoadBalancer", testLoadBalancer},
 		{"Masquerade", testMasquerade},

@@ -260,7 +260,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err := startServices(ctx, &wg, client, cfg, serviceNetwork{
 		nodeName: name, nodeIP: addrOf(nodeAgent.NodeIP()), gateway: addrOf(ipam.Gateway(cidr).IP),
 		cluster: clusterOf(cfg.ClusterCIDR, cidr), services: cfg.ServiceCIDR, bridge: cfg.Bridge,
-		podCIDR: prefixOf(cidr),
+		podCIDR: prefixOf(cidr), podsCgroup: cgm.Parent(),
 	}); err != nil {
 		return err
 	}

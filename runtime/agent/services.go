@@ -38,6 +38,9 @@ type serviceNetwork struct {
 	services netip.Prefix
 	podCIDR  netip.Prefix // this node's own pods
 	bridge   string
+	// podsCgroup holds every pod of this node (cgroup2 path): their
+	// sockets reach NodePorts on the node's own IPs.
+	podsCgroup string
 }
 
 // startServices loads the eBPF Service datapath (socket hooks at the
@@ -121,7 +124,8 @@ func openDatapath(cfg Config, sn serviceNetwork) (_ *lb.Datapath, err error) {
 	if err := dp.AttachCgroup(root); err != nil {
 		return nil, err
 	}
-	if err := dp.SetNodeConfig(lb.NodeConfig{NodeIP: sn.nodeIP, ClusterCIDR: sn.cluster, ServiceCIDR: sn.services, PodCIDR: sn.podCIDR}); err != nil {
+	if err := dp.SetNodeConfig(lb.NodeConfig{NodeIP: sn.nodeIP, ClusterCIDR: sn.cluster, ServiceCIDR: sn.services, PodCIDR: sn.podCIDR,
+		PodsCgroup: sn.podsCgroup}); err != nil {
 		return nil, err
 	}
 	ifname, err := interfaceOf(sn.nodeIP)
