@@ -15,10 +15,12 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/wasmkube/wasmkube/control/controllers/framework"
+	"github.com/wasmkube/wasmkube/control/controllers/tombstone"
 )
 
 // Defaults, as a kubeadm cluster's CoreDNS has them.
@@ -141,7 +143,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		informerCtx, stopInformers = context.WithCancel(ctx)
 		// The index keeps its own compact copy; the caches need no
 		// managed fields.
-		factory = informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(stripManagedFields))
+		factory = informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(framework.StripManagedFields))
 		defer factory.Shutdown()
 		defer stopInformers() // before Shutdown, which waits for the informers
 	}
@@ -223,24 +225,8 @@ func (s *Server) watch(factory informers.SharedInformerFactory) ([]cache.Informe
 	return []cache.InformerSynced{svcReg.HasSynced, sliceReg.HasSynced}, nil
 }
 
-func stripManagedFields(obj any) (any, error) {
-	if a, ok := obj.(interface {
-		SetManagedFields([]metav1.ManagedFieldsEntry)
-	}); ok {
-		a.SetManagedFields(nil)
-	}
-	return obj, nil
-}
-
-func unwrap(obj any) any {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		return t.Obj
-	}
-	return obj
-}
-
 func (s *Server) onService(obj any, deleted bool) {
-	svc, ok := unwrap(obj).(*corev1.Service)
+	svc, ok := tombstone.Unwrap[*corev1.Service](obj)
 	if !ok {
 		return
 	}
@@ -252,7 +238,7 @@ func (s *Server) onService(obj any, deleted bool) {
 }
 
 func (s *Server) onSlice(obj any, deleted bool) {
-	es, ok := unwrap(obj).(*discoveryv1.EndpointSlice)
+	es, ok := tombstone.Unwrap[*discoveryv1.EndpointSlice](obj)
 	if !ok {
 		return
 	}
