@@ -47,7 +47,9 @@ type warmPool struct {
 	recent   []string             // image digests, most recently wanted last
 	starting map[string]bool
 	closed   bool
-	spawns   sync.WaitGroup
+	// background counts the starts and stops running apart from the
+	// pods' calls; close waits for them. Nothing is added once closed.
+	background sync.WaitGroup
 }
 
 // warmProc is an idle sandbox process: its socket and log are named after
@@ -93,7 +95,7 @@ func (p *warmPool) want(m Module) {
 		for _, old := range p.recent[:len(p.recent)-p.size] {
 			if w := p.idle[old]; w != nil {
 				delete(p.idle, old)
-				go p.stop(w)
+				p.background.Go(func() { p.stop(w) })
 			}
 		}
 		p.recent = slices.Clone(p.recent[len(p.recent)-p.size:])
@@ -102,25 +104,30 @@ func (p *warmPool) want(m Module) {
 		return
 	}
 	p.starting[digest] = true
-	p.spawns.Go(func() { p.spawn(m) })
+	p.background.Go(func() { p.spawn(m) })
 }
 
+// spawn starts a warm sandbox for m's image and makes it the image's idle
+// one, unless the pool closed or stopped wanting the image meanwhile.
 func (p *warmPool) spawn(m Module) {
 	name := warmPrefix + randomSuffix()
 	cmd, exited, err := p.launcher.launch(name, "", nil, "--preload-module", m.Path, "--preload-digest", m.ImageDigest)
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	delete(p.starting, m.ImageDigest)
 	if err != nil {
+		p.mu.Unlock()
 		p.log.Warn("wasmpod: start a warm sandbox", "image", m.ImageDigest, "err", err)
 		return
 	}
 	w := &warmProc{name: name, pid: cmd.Process.Pid, exited: exited}
-	if p.closed || !slices.Contains(p.recent, m.ImageDigest) || p.idle[m.ImageDigest] != nil {
-		go p.stop(w)
-		return
+	keep := !p.closed && slices.Contains(p.recent, m.ImageDigest) && p.idle[m.ImageDigest] == nil
+	if keep {
+		p.idle[m.ImageDigest] = w
 	}
-	p.idle[m.ImageDigest] = w
+	p.mu.Unlock()
+	if !keep {
+		p.stop(w)
+	}
 }
 
 // stop ends an idle sandbox (it has no container: SIGTERM ends it at once)
@@ -154,7 +161,7 @@ func (p *warmPool) close() {
 	idle := p.idle
 	p.idle = map[string]*warmProc{}
 	p.mu.Unlock()
-	p.spawns.Wait()
+	p.background.Wait()
 	var wg sync.WaitGroup
 	for _, w := range idle {
 		wg.Go(func() { p.stop(w) })
