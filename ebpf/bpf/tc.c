@@ -406,14 +406,7 @@ static __always_inline int service_in(struct __sk_buff *skb, struct pkt *p,
 /* Reply to masqueraded pod traffic: back to the pod. */
 static __always_inline int snat_in(struct __sk_buff *skb, struct pkt *p)
 {
-	struct flow key = {
-		.saddr = p->f.saddr,
-		.daddr = p->f.daddr,
-		.sport = p->f.sport,
-		.dport = p->f.dport,
-		.proto = p->f.proto,
-	};
-	struct endpoint *pod = bpf_map_lookup_elem(&tc_snat_rev, &key);
+	struct endpoint *pod = bpf_map_lookup_elem(&tc_snat_rev, &p->f);
 
 	if (!pod)
 		return TC_ACT_UNSPEC;
