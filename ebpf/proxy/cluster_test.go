@@ -27,15 +27,8 @@ func TestProxyAgainstAPIServer(t *testing.T) {
 	testcluster.RunControllers(t, cs, map[string]framework.Starter{"endpointslice": endpointslice.Starter()})
 	dp := newFakeDatapath()
 	p := New(cs, dp, WithNodeName("n1"), WithNodeIPs(netip.MustParseAddr("192.0.2.1")))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runProxy(t, p)
+	ctx := context.Background()
 
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "default", Labels: map[string]string{"app": "web"}},

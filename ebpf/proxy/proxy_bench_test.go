@@ -126,16 +126,9 @@ func benchProxySync(b *testing.B, client kubernetes.Interface, dp Datapath) {
 		}
 		synced <- syncedAt{key, at}
 	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	ctx := context.Background()
 	started := time.Now()
-	go func() { done <- p.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("Run: %v", err)
-		}
-	})
+	runProxy(b, p)
 	var reconciled time.Time
 	select {
 	case reconciled = <-startDone:

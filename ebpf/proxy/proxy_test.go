@@ -96,15 +96,7 @@ func started(t *testing.T, client kubernetes.Interface, dp Datapath) <-chan stri
 	synced := make(chan string, 100)
 	p := New(client, dp, WithNodeName("n1"), WithNodeIPs(netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fd00::1")),
 		WithSyncHook(func(key string, _ time.Time) { synced <- key }))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runProxy(t, p)
 	waitKey(t, synced, "")
 	return synced
 }
@@ -238,4 +230,18 @@ func TestProxyOwnership(t *testing.T) {
 	if got := dp.snapshot(); got != want {
 		t.Errorf("maps:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// runProxy runs p until the test ends, then checks that Run returned
+// without error.
+func runProxy(t testing.TB, p *Proxy) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }

@@ -67,15 +67,14 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 		l.refused.Store(true)
 		return nil
 	}
-	if !l.sized {
-		l.sized = true
-		buf := l.grow(size)
-		if buf != nil && l.image != nil && !l.image.place(buf, l.reserved != nil) {
-			return nil
-		}
-		return buf
+	first := !l.sized
+	l.sized = true
+	buf := l.grow(size)
+	// The initial data go in once, before the guest runs.
+	if first && buf != nil && l.image != nil && !l.image.place(buf, l.reserved != nil) {
+		return nil
 	}
-	return l.grow(size)
+	return buf
 }
 
 // grow gives the memory size bytes.
