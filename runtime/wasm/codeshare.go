@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// minSharedRegion is the smallest executable region worth a file of its
-// own: wazero's per-runtime trampolines are a few pages, a module's code is
-// megabytes.
+// minSharedRegion is the smallest compiled code worth a file of its own,
+// and so the smallest executable region that can hold such code: wazero's
+// per-runtime trampolines are a few pages, a module's code is megabytes.
 const minSharedRegion = 256 << 10
 
 // sharedDirName is the subdirectory of a digest's cache directory holding
@@ -150,7 +150,9 @@ func shareIn(cacheDir string, regions []region, codes []cachedCode) (int64, []er
 	for _, r := range regions {
 		for _, c := range codes {
 			code, ok := locate(r, c)
-			if !ok {
+			// A small module's code can sit in a large region when the
+			// kernel merged its mapping with a neighbour's.
+			if !ok || code.len() < minSharedRegion {
 				continue
 			}
 			if err := mapFromFile(filepath.Join(cacheDir, sharedDirName), code); err != nil {
