@@ -9,7 +9,11 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3rpc"
+	"go.etcd.io/etcd/server/v3/proxy/grpcproxy/adapter"
 )
 
 // Config describes an embedded etcd member.
@@ -190,4 +194,14 @@ func (e *Embedded) Err() <-chan error {
 // Close stops the member and releases its listeners and files.
 func (e *Embedded) Close() {
 	e.etcd.Close()
+}
+
+// Client is a client that calls the member in-process, without gRPC or a
+// socket. It is the member's to close: Close ends it.
+func (e *Embedded) Client() *clientv3.Client { return v3client.New(e.etcd.Server) }
+
+// NewWatcher is a watcher of its own (a watch stream of its own) on the
+// in-process client c, as clientv3.NewWatcher gives one on a gRPC client.
+func (e *Embedded) NewWatcher(c *clientv3.Client) clientv3.Watcher {
+	return clientv3.NewWatchFromWatchClient(adapter.WatchServerToWatchClient(v3rpc.NewWatchServer(e.etcd.Server)), c)
 }

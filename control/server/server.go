@@ -144,8 +144,15 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 }
 
 func (s *Server) startStorage(ctx context.Context) error {
-	endpoints := s.opts.EtcdServers
-	if len(endpoints) == 0 {
+	var client *clientv3.Client
+	var backendOpts []storage.Option
+	if endpoints := s.opts.EtcdServers; len(endpoints) > 0 {
+		c, err := etcd.NewClient(endpoints)
+		if err != nil {
+			return fmt.Errorf("server: connecting to etcd %v: %w", endpoints, err)
+		}
+		client = c
+	} else {
 		e, err := etcd.Start(ctx, etcd.Config{
 			DataDir: filepath.Join(s.opts.DataDir, "etcd"),
 			LogFile: filepath.Join(s.opts.DataDir, "etcd.log"),
@@ -153,14 +160,11 @@ func (s *Server) startStorage(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("server: starting embedded etcd: %w", err)
 		}
-		s.etcd, endpoints = e, e.Endpoints()
-	}
-	client, err := etcd.NewClient(endpoints)
-	if err != nil {
-		return fmt.Errorf("server: connecting to etcd %v: %w", endpoints, err)
+		s.etcd, client = e, e.Client()
+		backendOpts = append(backendOpts, storage.WithWatchers(func() clientv3.Watcher { return e.NewWatcher(client) }))
 	}
 	s.client = client
-	s.backend = storage.NewBackend(client)
+	s.backend = storage.NewBackend(client, backendOpts...)
 	s.health.Add(apiserver.Check{Name: "etcd", Func: func(ctx context.Context) error { return etcd.Check(ctx, client) }})
 	return nil
 }

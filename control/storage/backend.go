@@ -30,6 +30,7 @@ type options struct {
 	bookmarkInterval   time.Duration
 	consistencyTimeout time.Duration
 	slowWatcherTimeout time.Duration
+	newWatcher         func() clientv3.Watcher
 }
 
 func defaultOptions() options {
@@ -40,6 +41,14 @@ func defaultOptions() options {
 		consistencyTimeout: 3 * time.Second,
 		slowWatcherTimeout: 100 * time.Millisecond,
 	}
+}
+
+// WithWatchers sets how each resource's watch cache gets its etcd watcher
+// (by default clientv3.NewWatcher of the backend's client, one stream per
+// resource). A client that is not backed by a gRPC connection, such as
+// the embedded member's in-process one, has to supply its own.
+func WithWatchers(newWatcher func() clientv3.Watcher) Option {
+	return func(o *options) { o.newWatcher = newWatcher }
 }
 
 // WithEventBufferSize sets how many recent events each resource's watch
@@ -110,6 +119,9 @@ func NewBackend(client *clientv3.Client, opts ...Option) *Backend {
 	o := defaultOptions()
 	for _, fn := range opts {
 		fn(&o)
+	}
+	if o.newWatcher == nil {
+		o.newWatcher = func() clientv3.Watcher { return clientv3.NewWatcher(client) }
 	}
 	return &Backend{client: client, opts: o, stores: map[string]*store{}}
 }

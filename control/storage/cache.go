@@ -77,7 +77,7 @@ func newCacher(s *store, opts options, compactedRev int64) *cacher {
 		ctx:          ctx,
 		cancel:       cancel,
 		wctx:         clientv3.WithRequireLeader(ctx),
-		watcher:      clientv3.NewWatcher(s.client),
+		watcher:      opts.newWatcher(),
 		readyCh:      make(chan struct{}),
 		objects:      map[string]*cachedObj{},
 		revCh:        make(chan struct{}),

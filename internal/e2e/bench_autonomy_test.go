@@ -29,7 +29,7 @@ func BenchmarkAgentKill9Restart(b *testing.B) {
 		b.Fatal(err)
 	}
 	pods := n.Client.CoreV1().Pods(ns)
-	rt := watchReady(b, n.Node, ns)
+	rt := watchReady(b, n.Node.Client, ns)
 	for j := range benchPods {
 		if _, err := pods.Create(ctx, benchPod(fmt.Sprintf("p-%02d", j)), metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
@@ -64,7 +64,7 @@ func BenchmarkAgentKill9Restart(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		again := watchReady(b, n.Node, ns)
+		again := watchReady(b, n.Node.Client, ns)
 		start := time.Now()
 		n.StartAgent(b)
 		var times []time.Duration

@@ -99,7 +99,7 @@ func BenchmarkWasmDensity(b *testing.B) {
 		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		rt := watchReady(b, n, ns)
+		rt := watchReady(b, n.Client, ns)
 		start := time.Now()
 		created, stopped := createDensityPods(b, client, ns, want)
 		if stopped != "" {

@@ -33,9 +33,9 @@ type readyTimes struct {
 	ready map[string]time.Time
 }
 
-func watchReady(b *testing.B, n *Node, ns string) *readyTimes {
+func watchReady(b *testing.B, client kubernetes.Interface, ns string) *readyTimes {
 	rt := &readyTimes{ready: map[string]time.Time{}}
-	factory := informers.NewSharedInformerFactoryWithOptions(n.Client, 0, informers.WithNamespace(ns))
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
 	inf := factory.Core().V1().Pods().Informer()
 	record := func(obj any) {
 		p, ok := obj.(*corev1.Pod)
@@ -107,7 +107,7 @@ func BenchmarkOCIPodStart(b *testing.B) {
 		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		rt := watchReady(b, n, ns)
+		rt := watchReady(b, n.Client, ns)
 		pods := client.CoreV1().Pods(ns)
 
 		// One at a time: the latency of a pod on a quiet node.

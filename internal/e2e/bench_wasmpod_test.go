@@ -73,7 +73,7 @@ func BenchmarkWasmPodStart(b *testing.B) {
 		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		rt := watchReady(b, n, ns)
+		rt := watchReady(b, n.Client, ns)
 		pods := client.CoreV1().Pods(ns)
 		serial := func(prefix string, newPod func(string) *corev1.Pod, pause time.Duration) []time.Duration {
 			var out []time.Duration
