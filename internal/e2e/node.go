@@ -290,7 +290,7 @@ func (n *Node) shutdown(t testing.TB) {
 // node's bridge is deleted.
 func (n *Node) checkStopped(t testing.TB, uids []types.UID) {
 	t.Helper()
-	for _, l := range n.leftovers(uids, true) {
+	for _, l := range n.settledLeftovers(t, uids) {
 		t.Errorf("left behind after the node stopped: %s", l.what)
 		if l.clean != nil {
 			if err := l.clean(); err != nil {
@@ -311,6 +311,29 @@ func (n *Node) checkStopped(t testing.TB, uids []types.UID) {
 	} else if deleted {
 		t.Logf("bridge %s remained after the node stopped (allowed); deleted it", n.Bridge)
 	}
+}
+
+// leftoverSettle is how long a node's leftovers get to go by themselves
+// after it stopped: a containerd shim told to shut down exits after it
+// answered, and on a loaded machine that can take a moment.
+const leftoverSettle = 5 * time.Second
+
+// settledLeftovers is leftovers(uids, true) once it is empty, or what is
+// still there after leftoverSettle. What went away meanwhile is logged.
+func (n *Node) settledLeftovers(t testing.TB, uids []types.UID) []leftover {
+	start := time.Now()
+	first := n.leftovers(uids, true)
+	left := first
+	for len(left) > 0 && time.Since(start) < leftoverSettle {
+		time.Sleep(100 * time.Millisecond)
+		left = n.leftovers(uids, true)
+	}
+	if len(first) > 0 && len(left) == 0 {
+		for _, l := range first {
+			t.Logf("gone within %s of the node's stop: %s", time.Since(start).Round(time.Millisecond), l.what)
+		}
+	}
+	return left
 }
 
 // workloadKinds are deleted before the pods, so that no controller makes
