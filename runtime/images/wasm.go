@@ -43,6 +43,10 @@ type Store struct {
 
 	mu      sync.Mutex
 	modules map[moduleKey]moduleFacts
+	// docs holds the manifest and config of each image target read so
+	// far. They are content-addressed, so an entry never goes stale; it
+	// saves a container start the content store's round trips.
+	docs map[digest.Digest]imageDocs
 	flight  singleflight.Group
 	// files serializes writing module files and their references.
 	files sync.Mutex
@@ -51,7 +55,7 @@ type Store struct {
 // NewStore returns the store of the images client holds under the node's
 // namespace.
 func NewStore(client *containerd.Client) *Store {
-	return &Store{client: client, modules: map[moduleKey]moduleFacts{}}
+	return &Store{client: client, modules: map[moduleKey]moduleFacts{}, docs: map[digest.Digest]imageDocs{}}
 }
 
 // WasmModule is a container's WebAssembly module, ready to run.
@@ -125,15 +129,11 @@ func (s *Store) wasmModule(ctx context.Context, ref string, command, args []stri
 		return WasmModule{}, nil, err
 	}
 	target := img.Target()
-	cs := s.client.ContentStore()
-	manifest, err := images.Manifest(ctx, cs, target, nodeOrWasm)
+	d, err := s.imageDocs(ctx, target)
 	if err != nil {
-		return WasmModule{}, nil, fmt.Errorf("image %s: manifest: %w", ref, err)
+		return WasmModule{}, nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	var config ocispec.Image
-	if err := readJSON(ctx, cs, manifest.Config, &config); err != nil {
-		return WasmModule{}, nil, fmt.Errorf("image %s: config: %w", ref, err)
-	}
+	manifest, config := d.manifest, d.config
 	argv, err := Argv(config.Config, command, args)
 	if err != nil {
 		return WasmModule{}, nil, fmt.Errorf("image %s: %w", ref, err)
@@ -152,6 +152,35 @@ func (s *Store) wasmModule(ctx context.Context, ref string, command, args []stri
 		return WasmModule{}, nil, fmt.Errorf("image %s: extract module %s: %w", ref, facts.file, err)
 	}
 	return m, nil, nil
+}
+
+// imageDocs is the manifest and config of an image.
+type imageDocs struct {
+	manifest ocispec.Manifest
+	config   ocispec.Image
+}
+
+// imageDocs reads target's manifest (for this node's platform, or wasm)
+// and config, once per target.
+func (s *Store) imageDocs(ctx context.Context, target ocispec.Descriptor) (imageDocs, error) {
+	s.mu.Lock()
+	d, ok := s.docs[target.Digest]
+	s.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	cs := s.client.ContentStore()
+	var err error
+	if d.manifest, err = images.Manifest(ctx, cs, target, nodeOrWasm); err != nil {
+		return imageDocs{}, fmt.Errorf("manifest: %w", err)
+	}
+	if err := readJSON(ctx, cs, d.manifest.Config, &d.config); err != nil {
+		return imageDocs{}, fmt.Errorf("config: %w", err)
+	}
+	s.mu.Lock()
+	s.docs[target.Digest] = d
+	s.mu.Unlock()
+	return d, nil
 }
 
 // nodeOrWasm picks, from an image index, the node's own platform or else a

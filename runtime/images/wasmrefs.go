@@ -63,6 +63,7 @@ func (s *Store) RemoveWasmModules(dir, imageDigest string) error {
 		return fmt.Errorf("remove wasm modules: %w", err)
 	}
 	s.mu.Lock()
+	delete(s.docs, image)
 	for k := range s.modules {
 		if k.image == image {
 			delete(s.modules, k)

@@ -94,12 +94,14 @@ func WriteResolvConf(podDir string, r ResolvConf) (string, error) {
 }
 
 // writeAtomic replaces path; the files are read by container users that
-// are not root, hence 0644.
+// are not root, hence 0644. They are not synced to the disk: they go with
+// the pod's network namespace, which a reboot ends, and the sandbox made
+// again after it writes them again.
 func writeAtomic(path string, data []byte) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("files: %w", err)
 	}
-	if err := atomicfile.Write(path, data, 0o644); err != nil {
+	if err := atomicfile.Replace(path, data, 0o644); err != nil {
 		return "", fmt.Errorf("files: %w", err)
 	}
 	return path, nil
