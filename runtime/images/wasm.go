@@ -46,8 +46,8 @@ type Store struct {
 	// docs holds the manifest and config of each image target read so
 	// far. They are content-addressed, so an entry never goes stale; it
 	// saves a container start the content store's round trips.
-	docs map[digest.Digest]imageDocs
-	flight  singleflight.Group
+	docs   map[digest.Digest]imageDocs
+	flight singleflight.Group
 	// files serializes writing module files and their references.
 	files sync.Mutex
 }
