@@ -52,7 +52,7 @@ func newAgentServicesCommand() *cobra.Command {
 // printServices writes one row per frontend.
 func printServices(w io.Writer, entries []lb.Entry) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "FRONTEND\tPROTO\tSCOPE\tAFFINITY\tBACKENDS")
+	fmt.Fprintln(tw, "FRONTEND\tPROTO\tSCOPE\tFOR\tAFFINITY\tBACKENDS")
 	for _, e := range entries {
 		affinity := "-"
 		if e.AffinityTimeout > 0 {
@@ -66,7 +66,23 @@ func printServices(w io.Writer, entries []lb.Entry) error {
 		if list == "" {
 			list = "<none>"
 		}
-		fmt.Fprintf(tw, "%s:%d\t%s\t%s\t%s\t%s\n", e.Addr, e.Port, e.Proto, e.Scope, affinity, list)
+		fmt.Fprintf(tw, "%s:%d\t%s\t%s\t%s\t%s\t%s\n", e.Addr, e.Port, e.Proto, e.Scope, translatedFor(e), affinity, list)
 	}
 	return tw.Flush()
+}
+
+// translatedFor says whose connections a frontend translates: every
+// socket of the node, only the host's network namespace (the node's own
+// addresses, such as 127.0.0.1:nodePort), the host's and the node's pods
+// (a NodePort on a node IP), or packets from outside.
+func translatedFor(e lb.Entry) string {
+	switch {
+	case e.Scope == lb.ScopeExternal:
+		return "outside"
+	case e.HostOnly:
+		return "host"
+	case e.NodeAddr:
+		return "host,pods"
+	}
+	return "all"
 }

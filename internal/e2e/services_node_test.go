@@ -542,13 +542,18 @@ func (st *servicesTest) programmedBackends(t *testing.T, frontend string) []stri
 		t.Fatalf("wasmkube agent services: %v\n%s", err, b)
 	}
 	out := string(b)
-	for _, line := range strings.Split(out, "\n") {
+	lines := strings.Split(out, "\n")
+	backends := slices.Index(strings.Fields(lines[0]), "BACKENDS")
+	if backends < 0 {
+		t.Fatalf("no BACKENDS column:\n%s", out)
+	}
+	for _, line := range lines[1:] {
 		f := strings.Fields(line)
-		if len(f) >= 4 && f[0] == frontend && f[1] == "TCP" && f[2] == "socket" {
-			if len(f) < 5 || f[4] == "<none>" {
+		if len(f) > backends && f[0] == frontend && f[1] == "TCP" && f[2] == "socket" {
+			if f[backends] == "<none>" {
 				return nil
 			}
-			return strings.Split(f[4], ",")
+			return strings.Split(f[backends], ",")
 		}
 	}
 	t.Fatalf("frontend %s not programmed:\n%s", frontend, out)
