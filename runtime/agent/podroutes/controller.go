@@ -252,14 +252,17 @@ func (c *Controller) sync(_ context.Context, key string) error {
 	for _, want := range p.routes {
 		dst, _ := prefixOf(want.Dst)
 		keep[dst] = true
-		foreign, err := c.foreignRoute(want)
+		foreign, err := c.foreignRoutes(want)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if foreign != "" {
-			p.problems = append(p.problems, fmt.Sprintf("pod range %s already has a route not made by wasmkube (%s), which is left as it is", dst, foreign))
+		if foreign.same != "" {
+			p.problems = append(p.problems, fmt.Sprintf("pod range %s already has a route not made by wasmkube (%s), which is left as it is", dst, foreign.same))
 			continue
+		}
+		if len(foreign.inside) > 0 {
+			p.problems = append(p.problems, fmt.Sprintf("parts of pod range %s have routes not made by wasmkube (%s), which take those parts' traffic elsewhere", dst, strings.Join(foreign.inside, ", ")))
 		}
 		made = append(made, dst)
 		if slices.ContainsFunc(ours, func(r netlink.Route) bool { return sameRoute(r, want) }) {

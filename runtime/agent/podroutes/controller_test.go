@@ -83,3 +83,25 @@ func TestRoutesAgainstAPIServer(t *testing.T) {
 	startController(t, cs, WithNodeName("n1"), WithNetlink(n.h))
 	n.waitRoutes(t, "restarted: the deleted node's route gone", append(foreign, n2, n3)...)
 }
+
+// TestForeignRoutesInsideAPodRange: a route not ours to a part of a
+// node's pod range takes that part's traffic, so the node gets its route
+// and a Warning naming the part; a foreign route around the range (a
+// larger prefix) is no conflict and goes unmentioned.
+func TestForeignRoutesInsideAPodRange(t *testing.T) {
+	_, cs := testcluster.Start(t)
+	n := newTestNS(t)
+	n.addLink(t, "eth0", "192.0.2.1/24")
+	n.addRoute(t, "198.51.100.84/30", "192.0.2.52", 4)
+	n.addRoute(t, "198.51.100.0/24", "192.0.2.53", 4)
+	createNode(t, cs, "n1", "198.51.100.64/28", "192.0.2.1") // this node
+	createNode(t, cs, "n2", "198.51.100.80/28", "192.0.2.2")
+
+	startController(t, cs, WithNodeName("n1"), WithNetlink(n.h))
+	n.waitRoutes(t, "n2 routed beside the foreign routes",
+		"198.51.100.84/30 via 192.0.2.52 dev eth0 proto 4",
+		"198.51.100.0/24 via 192.0.2.53 dev eth0 proto 4",
+		"198.51.100.80/28 via 192.0.2.2 dev eth0 proto 119")
+	testcluster.WaitEvent(context.Background(), t, cs, "n2", ReasonNoRoute,
+		"parts of pod range 198.51.100.80/28 have routes not made by wasmkube (198.51.100.84/30 proto 4), which take those parts' traffic elsewhere")
+}

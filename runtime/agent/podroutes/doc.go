@@ -11,7 +11,9 @@
 // (119), and it lists, replaces and deletes only routes with that protocol:
 // routes made by anyone else, even to the same destination, are never
 // touched, and a foreign route to a pod range wins over the one it would
-// make. At start, and then periodically, it reconciles the table against all
+// make. Foreign routes to parts of a pod range take those parts whatever
+// the controller does: it routes the range and warns (NoRouteToNode again)
+// with the parts named. At start, and then periodically, it reconciles the table against all
 // Nodes, so routes left by an earlier run for Nodes that are gone are
 // removed.
 //

@@ -164,24 +164,42 @@ func (c *Controller) listOurs() ([]netlink.Route, error) {
 	return rs, nil
 }
 
-// foreignRoute describes a route to want's destination in the main table
-// that is not ours, or is "" when there is none.
-func (c *Controller) foreignRoute(want netlink.Route) (string, error) {
+// foreignRoutes are the main table's routes, not ours, into want's
+// destination: one to the destination itself (same, "" when there is
+// none), and those to parts of it (inside), which take those parts'
+// traffic whatever route the whole range has. A route around the range (a
+// default route, a larger prefix) is no conflict: ours is more specific.
+type foreignRoutes struct {
+	same   string
+	inside []string
+}
+
+func (c *Controller) foreignRoutes(want netlink.Route) (foreignRoutes, error) {
+	var out foreignRoutes
+	dst, ok := prefixOf(want.Dst)
+	if !ok {
+		return out, fmt.Errorf("podroutes: route destination %v", want.Dst)
+	}
 	family := netlink.FAMILY_V4
-	if want.Dst.IP.To4() == nil {
+	if !dst.Addr().Is4() {
 		family = netlink.FAMILY_V6
 	}
-	rs, err := c.nl.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN, Dst: want.Dst},
-		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+	rs, err := c.nl.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
-		return "", fmt.Errorf("podroutes: list routes to %s: %w", want.Dst, err)
+		return out, fmt.Errorf("podroutes: list routes: %w", err)
 	}
 	for _, r := range rs {
-		if r.Protocol != Protocol {
-			return fmt.Sprintf("proto %d", r.Protocol), nil
+		got, ok := prefixOf(r.Dst)
+		if !ok || r.Protocol == Protocol || got.Bits() < dst.Bits() || !dst.Contains(got.Addr()) {
+			continue
+		}
+		if got == dst {
+			out.same = fmt.Sprintf("proto %d", r.Protocol)
+		} else {
+			out.inside = append(out.inside, fmt.Sprintf("%s proto %d", got, r.Protocol))
 		}
 	}
-	return "", nil
+	return out, nil
 }
 
 // del deletes one of our routes. The kernel matches the protocol too, so
