@@ -33,8 +33,8 @@ type sandboxProc struct {
 	// cgroup is the process's, the leaf wasm-sandbox of the pod's; nil
 	// when it runs in the agent's.
 	cgroup *cgroups.Cgroup
-	// placed, for a warm sandbox taken by the pod, is closed once the
-	// process has moved into cgroup.
+	// placed is closed once the process has moved into cgroup (see
+	// place); nil for one an earlier agent started.
 	placed <-chan struct{}
 
 	mu     sync.Mutex
@@ -131,12 +131,33 @@ func (r *Runtime) start(ctx context.Context, sb *sandboxProc, s oci.Spec, m Modu
 	if err != nil {
 		return fmt.Errorf("wasmpod: start the sandbox process of pod %s: %w", sb.group, err)
 	}
+	r.place(sb, cmd.Process.Pid)
 	sb.client, err = dialNew(ctx, sock, exited)
 	if err != nil {
 		_ = cmd.Process.Kill()
 		return fmt.Errorf("wasmpod: sandbox process of pod %s (log %s): %w", sb.group, logPath(r.cfg.Dir, sb.group), err)
 	}
 	return nil
+}
+
+// place moves the sandbox process pid into sb's cgroup in every
+// hierarchy, in the background: in each v1 hierarchy of a hybrid host the
+// move waits for an RCU grace period (10 ms here), while the process loads
+// its module or starts its guest meanwhile. Removing the cgroup waits for
+// the move. A process started on cgroup2 alone began in its cgroup
+// already (launch), and the move finds it there.
+func (r *Runtime) place(sb *sandboxProc, pid int) {
+	if sb.cgroup == nil {
+		return
+	}
+	placed := make(chan struct{})
+	sb.placed = placed
+	go func() {
+		defer close(placed)
+		if err := sb.cgroup.Add(pid); err != nil {
+			r.cfg.Log.Warn("wasmpod: move a sandbox process into its pod's cgroup", "pod", sb.group, "pid", pid, "err", err)
+		}
+	}()
 }
 
 // launcher starts sandbox processes.
@@ -151,8 +172,8 @@ func logPath(dir, name string) string {
 }
 
 // launch starts a sandbox process serving on the socket of name, in the
-// network namespace at netns ("" for the agent's) and in cgroup (nil for
-// the agent's), with extra arguments for serve.
+// network namespace at netns ("" for the agent's) and, on cgroup2, in
+// cgroup (nil for the agent's), with extra arguments for serve.
 func (l launcher) launch(name, netns string, cgroup *cgroups.Cgroup, extra ...string) (*exec.Cmd, <-chan error, error) {
 	logFile, err := os.OpenFile(logPath(l.dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -187,16 +208,9 @@ func (l launcher) launch(name, netns string, cgroup *cgroups.Cgroup, extra ...st
 	if err := start(); err != nil {
 		return nil, nil, err
 	}
-	exited := reap(cmd)
-	if cgroup != nil {
-		// The v1 hierarchies of a hybrid host (cpu among them) have no
-		// CLONE_INTO_CGROUP.
-		if err := cgroup.Add(cmd.Process.Pid); err != nil {
-			_ = cmd.Process.Kill()
-			return nil, nil, err
-		}
-	}
-	return cmd, exited, nil
+	// The v1 hierarchies of a hybrid host (cpu among them) have no
+	// CLONE_INTO_CGROUP: the caller moves the process there (place).
+	return cmd, reap(cmd), nil
 }
 
 // removeFiles removes the socket and log of the sandbox called name.

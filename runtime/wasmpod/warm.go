@@ -190,19 +190,7 @@ func (r *Runtime) adoptWarm(ctx context.Context, sb *sandboxProc, netns string, 
 	if err := c.Enter(ctx, netns); err != nil {
 		return fmt.Errorf("warm sandbox %s: %w", w.name, err)
 	}
-	if sb.cgroup != nil {
-		// Moving a process between cgroups of the v1 hierarchies waits
-		// for an RCU grace period in each (10 ms on a hybrid host): the
-		// guest starts meanwhile, and Remove waits for the move.
-		placed := make(chan struct{})
-		sb.placed = placed
-		go func() {
-			defer close(placed)
-			if err := sb.cgroup.Add(w.pid); err != nil {
-				r.cfg.Log.Warn("wasmpod: move a warm sandbox into its pod's cgroup", "pod", sb.group, "pid", w.pid, "err", err)
-			}
-		}()
-	}
+	r.place(sb, w.pid)
 	sock := socketPath(r.cfg.Dir, sb.group)
 	if err := os.Rename(warmSock, sock); err != nil {
 		return fmt.Errorf("warm sandbox %s: %w", w.name, err)
