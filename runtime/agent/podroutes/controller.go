@@ -204,7 +204,7 @@ func (c *Controller) removeUnwanted(nodes []*corev1.Node) error {
 			wanted[p] = true
 		}
 	}
-	ours, err := c.listOurs()
+	ours, _, err := c.mainRoutes()
 	if err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (c *Controller) sync(_ context.Context, key string) error {
 		}
 		p = planFor(node, host)
 	}
-	ours, err := c.listOurs()
+	ours, others, err := c.mainRoutes()
 	if err != nil {
 		return err
 	}
@@ -252,11 +252,7 @@ func (c *Controller) sync(_ context.Context, key string) error {
 	for _, want := range p.routes {
 		dst, _ := prefixOf(want.Dst)
 		keep[dst] = true
-		foreign, err := c.foreignRoutes(want)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+		foreign := foreignInto(dst, others)
 		if foreign.same != "" {
 			p.problems = append(p.problems, fmt.Sprintf("pod range %s already has a route not made by wasmkube (%s), which is left as it is", dst, foreign.same))
 			continue

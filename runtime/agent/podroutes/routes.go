@@ -153,44 +153,38 @@ func (c *Controller) hostAddrs() (hostAddrs, error) {
 	return h, nil
 }
 
-// listOurs lists the main table's routes with our protocol.
-func (c *Controller) listOurs() ([]netlink.Route, error) {
-	rs, err := c.nl.RouteListFiltered(netlink.FAMILY_ALL,
-		&netlink.Route{Table: unix.RT_TABLE_MAIN, Protocol: Protocol},
-		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+// mainRoutes lists the main table's routes, split into ours (our
+// protocol) and everyone else's: one dump serves a whole sync.
+func (c *Controller) mainRoutes() (ours, others []netlink.Route, err error) {
+	rs, err := c.nl.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
-		return nil, fmt.Errorf("podroutes: list routes: %w", err)
+		return nil, nil, fmt.Errorf("podroutes: list routes: %w", err)
 	}
-	return rs, nil
+	for _, r := range rs {
+		if r.Protocol == Protocol {
+			ours = append(ours, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	return ours, others, nil
 }
 
-// foreignRoutes are the main table's routes, not ours, into want's
-// destination: one to the destination itself (same, "" when there is
-// none), and those to parts of it (inside), which take those parts'
-// traffic whatever route the whole range has. A route around the range (a
-// default route, a larger prefix) is no conflict: ours is more specific.
+// foreignRoutes are the routes of others into a pod range: one to the
+// range itself (same, "" when there is none), and those to parts of it
+// (inside), which take those parts' traffic whatever route the whole range
+// has. A route around the range (a default route, a larger prefix) is no
+// conflict: ours is more specific.
 type foreignRoutes struct {
 	same   string
 	inside []string
 }
 
-func (c *Controller) foreignRoutes(want netlink.Route) (foreignRoutes, error) {
+func foreignInto(dst netip.Prefix, others []netlink.Route) foreignRoutes {
 	var out foreignRoutes
-	dst, ok := prefixOf(want.Dst)
-	if !ok {
-		return out, fmt.Errorf("podroutes: route destination %v", want.Dst)
-	}
-	family := netlink.FAMILY_V4
-	if !dst.Addr().Is4() {
-		family = netlink.FAMILY_V6
-	}
-	rs, err := c.nl.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return out, fmt.Errorf("podroutes: list routes: %w", err)
-	}
-	for _, r := range rs {
+	for _, r := range others {
 		got, ok := prefixOf(r.Dst)
-		if !ok || r.Protocol == Protocol || got.Bits() < dst.Bits() || !dst.Contains(got.Addr()) {
+		if !ok || got.Bits() < dst.Bits() || !dst.Contains(got.Addr()) {
 			continue
 		}
 		if got == dst {
@@ -199,7 +193,7 @@ func (c *Controller) foreignRoutes(want netlink.Route) (foreignRoutes, error) {
 			out.inside = append(out.inside, fmt.Sprintf("%s proto %d", got, r.Protocol))
 		}
 	}
-	return out, nil
+	return out
 }
 
 // del deletes one of our routes. The kernel matches the protocol too, so
