@@ -9,8 +9,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
-
-	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
 
 // TestMemoryImageSameMemory instantiates a Go guest with its data as a
@@ -23,17 +21,10 @@ func TestMemoryImageSameMemory(t *testing.T) {
 	dir := t.TempDir()
 	var im *memoryImage
 	memory := func(useImage bool) []byte {
-		rt := wazero.NewRuntime(ctx)
-		defer rt.Close(ctx)
-		if _, err := wasisock.Instantiate(ctx, rt); err != nil {
-			t.Fatal(err)
-		}
-		compiled, err := rt.CompileModule(ctx, bin)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rt, compiled := compileBare(t, bin)
 		mem := &linearMemory{}
 		if useImage {
+			var err error
 			im, err = newMemoryImage(compiled, dir)
 			if err != nil || im == nil {
 				t.Fatalf("newMemoryImage = %v, %v; want an image", im, err)

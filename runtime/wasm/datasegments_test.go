@@ -9,8 +9,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"golang.org/x/sys/unix"
-
-	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
 
 func TestI32Const(t *testing.T) {
@@ -59,15 +57,7 @@ func TestMergeDataSegmentsSameMemory(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	memory := func(merge bool) []byte {
-		rt := wazero.NewRuntime(ctx)
-		defer rt.Close(ctx)
-		if _, err := wasisock.Instantiate(ctx, rt); err != nil {
-			t.Fatal(err)
-		}
-		compiled, err := rt.CompileModule(ctx, bin)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rt, compiled := compileBare(t, bin)
 		if merge {
 			view, before, after, err := mergeDataSegments(compiled, dir)
 			if view == nil {

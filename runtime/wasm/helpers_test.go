@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero"
+
 	"github.com/wasmkube/wasmkube/internal/syncbuf"
+	"github.com/wasmkube/wasmkube/runtime/wasm/wasisock"
 )
 
 // guests builds the testdata programs for wasip1, each once per test
@@ -77,6 +80,24 @@ func compileGuest(t *testing.T, name string, opts ...CompileOption) *Module {
 	}
 	t.Cleanup(func() { m.Close(context.Background()) })
 	return m
+}
+
+// compileBare compiles bin with wazero alone, the socket host functions
+// instantiated beside it, for tests of what this package does to a
+// compiled module. The runtime is closed when the test ends.
+func compileBare(t *testing.T, bin []byte) (wazero.Runtime, wazero.CompiledModule) {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	t.Cleanup(func() { rt.Close(ctx) })
+	if _, err := wasisock.Instantiate(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, compiled
 }
 
 // output is a Run's stdout and stderr.

@@ -28,6 +28,9 @@ func Netns(t testing.TB) string {
 	}
 	defer ns.Close()
 	if err := netns.Set(orig); err != nil {
+		// The thread is left in the new namespace: locked once more, it
+		// ends with the test's goroutine instead of serving others.
+		runtime.LockOSThread()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = netns.DeleteNamed(name) })
