@@ -197,7 +197,7 @@ func (e *Embedded) Close() {
 }
 
 // Client is a client that calls the member in-process, without gRPC or a
-// socket. It is the member's to close: Close ends it.
+// socket. The caller closes it, before the member's Close.
 func (e *Embedded) Client() *clientv3.Client { return v3client.New(e.etcd.Server) }
 
 // NewWatcher is a watcher of its own (a watch stream of its own) on the
